@@ -1,0 +1,63 @@
+"""Domain errors. Each carries a message fit to show a Slack user; the global error handler and the
+services map them to ephemeral messages, modal errors or channel alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class CarebotError(Exception):
+    """Base of every error Carebot expects; `user_message` is safe to show in Slack."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class ConfigError(CarebotError):
+    """A setting is missing or malformed; `variable` names it."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+class SourceError(CarebotError):
+    """A social network did not do what was asked."""
+
+
+class NetworkRateLimited(SourceError):
+    """The network answered 429; `reset_at` is when it will take requests again, if it said."""
+
+    def __init__(self, user_message: str, *, reset_at: datetime | None = None) -> None:
+        super().__init__(user_message)
+        self.reset_at = reset_at
+
+
+class NetworkAuthError(SourceError):
+    """The network rejected our credentials (401, or 403 on reads): revoked or wrong."""
+
+
+class NetworkUnavailable(SourceError):
+    """The network failed (5xx, timeout, connection refused); retrying later may work."""
+
+
+class ReplyRejected(SourceError):
+    """The network refused this reply (400, or 403: e.g. the author never mentioned us)."""
+
+
+class ReplyTooLong(CarebotError):
+    """The reply is longer than the network allows, counted the network's way."""
+
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(f"Your reply is {length} characters; the limit is {limit}.")
+        self.length = length
+        self.limit = limit
+
+
+class ReplyEmpty(CarebotError):
+    """The reply has no text."""
+
+    def __init__(self) -> None:
+        super().__init__("The reply is empty.")

@@ -1,0 +1,219 @@
+"""The schema as typed SQLAlchemy 2 models: cases, their messages, replies, the event log, source
+cursors and leases. Relationships never lazy-load (`lazy="raise"`); load them explicitly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy import (
+    text as sql_text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention so migrations name constraints predictably."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class CaseStatus(StrEnum):
+    """Where a case stands: waiting for our reply, replied to, or closed."""
+
+    OPEN = "open"
+    REPLIED = "replied"
+    RESOLVED = "resolved"
+
+
+class Priority(StrEnum):
+    """How fast the first response must come."""
+
+    NORMAL = "normal"
+    URGENT = "urgent"
+
+
+class CardState(StrEnum):
+    """Delivery of the case's Slack card: not yet posted, a post attempted (maybe done), posted."""
+
+    PENDING = "pending"
+    POSTING = "posting"
+    POSTED = "posted"
+
+
+class ReplyState(StrEnum):
+    """A reply's life: recorded before sending, then sent or failed."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Case(Base):
+    """One customer conversation on a network: a row here and a card in Slack."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("network", "external_id", name="uq_cases_network_external_id"),
+        Index("ix_cases_conversation", "network", "conversation_id", "author_id"),
+        Index("ix_cases_card_queue", "card_state", "priority", "posted_at"),
+        Index("ix_cases_status_due", "status", "due_at"),
+        Index("ix_cases_next_nag", "next_nag_at"),
+        Index("ix_cases_owner_status", "owner", "status"),
+        Index("ix_cases_ingested_at", "ingested_at"),
+        Index("ix_cases_card_dirty", "card_dirty_at"),
+        Index("ix_cases_posted_at", "posted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    network: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    conversation_id: Mapped[str] = mapped_column(String(64))
+    author_id: Mapped[str] = mapped_column(String(64))
+    author_handle: Mapped[str] = mapped_column(String(100))
+    author_name: Mapped[str] = mapped_column(String(200))
+    author_followers: Mapped[int | None] = mapped_column(Integer)
+    author_verified: Mapped[bool | None] = mapped_column(Boolean)
+    text: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(String(500))
+    posted_at: Mapped[datetime]
+    ingested_at: Mapped[datetime]
+    priority: Mapped[Priority] = mapped_column(String(16), default=Priority.NORMAL)
+    status: Mapped[CaseStatus] = mapped_column(String(16), default=CaseStatus.OPEN)
+    message_count: Mapped[int] = mapped_column(Integer, default=1)
+    last_customer_at: Mapped[datetime]
+    owner: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    first_responder: Mapped[str | None] = mapped_column(String(32))
+    last_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(32))
+    resolve_reason: Mapped[str | None] = mapped_column(String(300))
+    due_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
+    nag_step: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    next_nag_at: Mapped[datetime | None]
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    card_ts: Mapped[str | None] = mapped_column(String(32))
+    card_state: Mapped[CardState] = mapped_column(String(16), default=CardState.PENDING)
+    card_attempted_at: Mapped[datetime | None]
+    # Bumped on every change the card shows; `card_dirty_at` is set until that version is rendered.
+    card_version: Mapped[int] = mapped_column(Integer, default=1, server_default=sql_text("1"))
+    card_dirty_at: Mapped[datetime | None]
+
+    # The database cascades deletes; the ORM must not try to load or null out children.
+    messages: Mapped[list[CaseMessage]] = relationship(
+        back_populates="case",
+        lazy="raise",
+        order_by="CaseMessage.posted_at",
+        passive_deletes="all",
+    )
+    replies: Mapped[list[Reply]] = relationship(
+        back_populates="case", lazy="raise", passive_deletes="all"
+    )
+
+
+class CaseMessage(Base):
+    """A customer post in a case: the first mention and every follow-up."""
+
+    __tablename__ = "case_messages"
+    __table_args__ = (
+        UniqueConstraint("network", "external_id", name="uq_case_messages_network_external_id"),
+        Index("ix_case_messages_thread_queue", "thread_posted", "case_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    network: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    author_id: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(String(500))
+    posted_at: Mapped[datetime]
+    is_follow_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Follow-ups are echoed in the card's thread; the first mention is the card itself.
+    thread_posted: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    case: Mapped[Case] = relationship(back_populates="messages", lazy="raise")
+
+
+class Reply(Base):
+    """A reply an agent sent (or tried to send) on the network; recorded before it is sent."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    author: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[ReplyState] = mapped_column(String(16), default=ReplyState.PENDING)
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str | None] = mapped_column(String(500))
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship(back_populates="replies", lazy="raise")
+
+
+class Event(Base):
+    """Append-only log of who did what to which case, and when."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_case_at", "case_id", "at"), Index("ix_events_at", "at"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SourceCursor(Base):
+    """Where each source left off, and its health (so alerts are posted once across replicas)."""
+
+    __tablename__ = "source_cursors"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+    health: Mapped[str] = mapped_column(String(16), default="ok", server_default=sql_text("'ok'"))
+    health_detail: Mapped[str | None] = mapped_column(String(500))
+    health_since: Mapped[datetime | None]
+
+
+class Lease(Base):
+    """A named, expiring lock held by one process; how periodic jobs stay single across replicas."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]

@@ -1,0 +1,80 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when CAREBOT_TEST_POSTGRES_URL is set),
+a controllable clock, and settings for tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.engine import SessionFactory, create_engine, session_factory
+from storage.migrate import upgrade
+
+POSTGRES_URL = os.environ.get("CAREBOT_TEST_POSTGRES_URL")
+DB_KINDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        """Move time forward by a timedelta's keyword arguments."""
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def reset_postgres(url: str) -> None:
+    """Drop everything in the test database's public schema."""
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+def database_url(kind: str, tmp_path: Path) -> str:
+    """Return a URL for an empty database of `kind`."""
+    if kind == "postgres":
+        assert POSTGRES_URL is not None
+        return POSTGRES_URL
+    return f"sqlite+aiosqlite:///{tmp_path / 'carebot-test.db'}"
+
+
+@pytest.fixture(params=DB_KINDS)
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database URL, once per database kind under test."""
+    kind: str = request.param
+    if kind == "postgres":
+        assert POSTGRES_URL is not None
+        await reset_postgres(POSTGRES_URL)
+    return database_url(kind, tmp_path)
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated engine on each database kind."""
+    eng = create_engine(db_url)
+    await upgrade(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> SessionFactory:
+    return session_factory(engine)
