@@ -1,0 +1,409 @@
+"""The Slack side of an end-to-end test: signed requests to a running bot, shaped like Slack's.
+
+`SlackSimulator` plays the user in the Slack client. It reads the current cards and modals from a
+`FakeSlack`, builds block_actions, view_submission, slash-command and Events API payloads the way
+Slack sends them (form-encoded `payload=` JSON, form fields, JSON envelopes), signs them with the
+v0 HMAC-SHA256 scheme and POSTs them over loopback HTTP, measuring how long the bot took to answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlencode
+
+import aiohttp
+
+from bot.sandbox.slack import JSON, FakeSlack, StoredMessage
+
+# Elements that hold a typed value in view.state.values, keyed by element type.
+_STATE_KEYS = {
+    "plain_text_input": "value",
+    "email_text_input": "value",
+    "url_text_input": "value",
+    "number_input": "value",
+    "static_select": "selected_option",
+    "radio_buttons": "selected_option",
+    "checkboxes": "selected_options",
+    "multi_static_select": "selected_options",
+    "users_select": "selected_user",
+    "multi_users_select": "selected_users",
+    "conversations_select": "selected_conversation",
+    "multi_conversations_select": "selected_conversations",
+    "channels_select": "selected_channel",
+    "multi_channels_select": "selected_channels",
+    "datepicker": "selected_date",
+    "timepicker": "selected_time",
+}
+_OPTION_KEYS = frozenset({"selected_option", "selected_options"})
+_LIST_KEYS = frozenset(
+    {"selected_options", "selected_users", "selected_conversations", "selected_channels"}
+)
+
+
+@dataclass
+class SimResponse:
+    """The bot's HTTP answer to one simulated Slack request."""
+
+    status: int
+    body: Any
+    elapsed: float
+    headers: Mapping[str, str]
+
+
+def sign_request(secret: str, timestamp: str, body: bytes) -> str:
+    """Return Slack's `X-Slack-Signature` for a request body sent at `timestamp`."""
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+class SlackSimulator:
+    """Send Slack's interactivity, slash-command and event requests to a bot over HTTP."""
+
+    def __init__(
+        self,
+        fake: FakeSlack,
+        *,
+        events_url: str,
+        signing_secret: str,
+        team_id: str | None = None,
+        api_app_id: str = "A0CAREBOT",
+        verification_token: str = "sandbox-verification-token",
+    ) -> None:
+        self.fake = fake
+        self.events_url = events_url
+        self.signing_secret = signing_secret
+        self.team_id = team_id or fake.team_id
+        self.api_app_id = api_app_id
+        self.verification_token = verification_token
+        self._session: aiohttp.ClientSession | None = None
+        self._event_ids: Iterator[int] = itertools.count(1)
+
+    async def start(self) -> None:
+        """Open the HTTP session (inside the running event loop)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- interactions ------------------------------------------------------------------------
+
+    async def click(
+        self,
+        user_id: str,
+        *,
+        channel: str,
+        ts: str,
+        action_id: str,
+        sign: bool = True,
+        secret: str | None = None,
+    ) -> SimResponse:
+        """Press the button `action_id` on the current message at (channel, ts)."""
+        message = self.fake.message(channel, ts)
+        block_id, button = _find_button(message, action_id)
+        action: JSON = {
+            "action_id": action_id,
+            "block_id": block_id,
+            "text": button.get("text"),
+            "value": button.get("value", ""),
+            "type": "button",
+            "action_ts": _now_ts(),
+        }
+        if "style" in button:
+            action["style"] = button["style"]
+        container: JSON = {
+            "type": "message",
+            "message_ts": message.ts,
+            "channel_id": channel,
+            "is_ephemeral": False,
+        }
+        if message.is_reply:
+            container["thread_ts"] = message.thread_ts
+        payload: JSON = {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "container": container,
+            "trigger_id": self.fake.issue_trigger_id(user_id),
+            "team": self._team(),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel, "name": self._channel_name(channel)},
+            "message": message.as_dict(),
+            "state": {"values": {}},
+            "response_url": self.fake.new_response_url(
+                channel=channel, message_ts=message.ts, user_id=user_id
+            ),
+            "actions": [action],
+        }
+        return await self._send_payload(payload, sign=sign, secret=secret)
+
+    async def submit_view(
+        self,
+        user_id: str,
+        *,
+        view_id: str,
+        values: dict[str, dict[str, Any]],
+        sign: bool = True,
+        secret: str | None = None,
+    ) -> SimResponse:
+        """Submit the stored modal `view_id` with `values[block_id][action_id]` filled in."""
+        stored = self.fake.views.get(view_id)
+        if stored is None:
+            raise AssertionError(
+                f"FakeSlack has no view {view_id}; known: {sorted(self.fake.views)}"
+            )
+        if stored.closed:
+            raise AssertionError(f"view {view_id} is closed; a user cannot submit it")
+        view = dict(stored.payload)
+        view["state"] = {"values": _state_values(stored.blocks, values, view_id)}
+        payload: JSON = {
+            "type": "view_submission",
+            "team": self._team(),
+            "user": self._user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "trigger_id": self.fake.issue_trigger_id(user_id),
+            "view": view,
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        response = await self._send_payload(payload, sign=sign, secret=secret)
+        if response.status == 200:
+            self.fake.view_submitted(view_id, response.body)
+        return response
+
+    async def slash_command(
+        self,
+        user_id: str,
+        *,
+        text: str = "",
+        command: str = "/care",
+        channel_id: str = "C0SANDBOX",
+        sign: bool = True,
+        secret: str | None = None,
+    ) -> SimResponse:
+        """Run a slash command as `user_id` typed it in `channel_id`."""
+        fields = {
+            "token": self.verification_token,
+            "team_id": self.team_id,
+            "team_domain": self.fake.team_domain,
+            "channel_id": channel_id,
+            "channel_name": self._channel_name(channel_id),
+            "user_id": user_id,
+            "user_name": self._user(user_id)["username"],
+            "command": command,
+            "text": text,
+            "api_app_id": self.api_app_id,
+            "is_enterprise_install": "false",
+            "response_url": self.fake.new_response_url(channel=channel_id, user_id=user_id),
+            "trigger_id": self.fake.issue_trigger_id(user_id),
+        }
+        body = urlencode(fields).encode()
+        return await self.send(
+            body, content_type="application/x-www-form-urlencoded", sign=sign, secret=secret
+        )
+
+    async def event(
+        self, event: dict[str, Any], *, sign: bool = True, secret: str | None = None
+    ) -> SimResponse:
+        """Deliver one Events API event wrapped in its `event_callback` envelope."""
+        now = time.time()
+        inner = {"event_ts": _now_ts(), **event}
+        envelope: JSON = {
+            "token": self.verification_token,
+            "team_id": self.team_id,
+            "api_app_id": self.api_app_id,
+            "event": inner,
+            "type": "event_callback",
+            "event_id": f"Ev0SB{next(self._event_ids):07d}",
+            "event_time": int(now),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.team_id,
+                    "user_id": self.fake.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+        }
+        body = json.dumps(envelope).encode()
+        return await self.send(body, content_type="application/json", sign=sign, secret=secret)
+
+    async def app_home_opened(self, user_id: str) -> SimResponse:
+        """Tell the bot `user_id` opened its App Home tab."""
+        event: JSON = {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": f"D{user_id.lstrip('UW')}",
+            "tab": "home",
+        }
+        home = self.fake.home_views.get(user_id)
+        if home is not None:
+            event["view"] = home.payload
+        return await self.event(event)
+
+    async def send(
+        self,
+        body: bytes,
+        *,
+        content_type: str,
+        sign: bool = True,
+        secret: str | None = None,
+        timestamp: int | None = None,
+    ) -> SimResponse:
+        """POST a raw body to the bot, signed like Slack unless `sign=False`."""
+        if self._session is None:
+            raise RuntimeError("SlackSimulator is not started; use `async with` or `start()`")
+        headers = {"Content-Type": content_type}
+        if sign:
+            stamp = str(timestamp if timestamp is not None else int(time.time()))
+            headers["X-Slack-Request-Timestamp"] = stamp
+            headers["X-Slack-Signature"] = sign_request(
+                secret if secret is not None else self.signing_secret, stamp, body
+            )
+        started = time.perf_counter()
+        async with self._session.post(self.events_url, data=body, headers=headers) as resp:
+            raw = await resp.text()
+            elapsed = time.perf_counter() - started
+            parsed: Any = raw
+            if resp.content_type == "application/json" or raw.lstrip().startswith(("{", "[")):
+                # A body that only looks like JSON stays text; the test then sees what was sent.
+                with contextlib.suppress(json.JSONDecodeError):
+                    parsed = json.loads(raw)
+            return SimResponse(
+                status=resp.status, body=parsed, elapsed=elapsed, headers=resp.headers
+            )
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _send_payload(self, payload: JSON, *, sign: bool, secret: str | None) -> SimResponse:
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return await self.send(
+            body, content_type="application/x-www-form-urlencoded", sign=sign, secret=secret
+        )
+
+    def _user(self, user_id: str) -> JSON:
+        known = self.fake.users.get(user_id)
+        name = known.name if known is not None else user_id.lower()
+        return {"id": user_id, "username": name, "name": name, "team_id": self.team_id}
+
+    def _team(self) -> JSON:
+        return {"id": self.team_id, "domain": self.fake.team_domain}
+
+    def _channel_name(self, channel_id: str) -> str:
+        known = self.fake.channels.get(channel_id)
+        return known.name if known is not None else channel_id.lower()
+
+
+def _now_ts() -> str:
+    return f"{time.time():.6f}"
+
+
+def _find_button(message: StoredMessage, action_id: str) -> tuple[str, JSON]:
+    """Find a button by action_id in actions blocks and section accessories."""
+    seen: list[str] = []
+    for block in message.blocks:
+        candidates: list[Any] = []
+        if block.get("type") == "actions":
+            candidates = list(block.get("elements") or [])
+        elif block.get("type") == "section" and block.get("accessory"):
+            candidates = [block["accessory"]]
+        for element in candidates:
+            if not isinstance(element, dict) or element.get("type") != "button":
+                continue
+            seen.append(str(element.get("action_id")))
+            if element.get("action_id") == action_id:
+                return str(block.get("block_id") or ""), element
+    raise AssertionError(
+        f"message {message.ts} in {message.channel} has no button with action_id "
+        f"{action_id!r}; its buttons: {seen or 'none'}"
+    )
+
+
+def _state_values(
+    blocks: list[JSON], values: dict[str, dict[str, Any]], view_id: str
+) -> dict[str, dict[str, JSON]]:
+    """Build view.state.values for every input element, typed as Slack types them."""
+    elements: dict[str, dict[str, JSON]] = {}
+    for block in blocks:
+        block_id = str(block.get("block_id") or "")
+        if block.get("type") == "input" and isinstance(block.get("element"), dict):
+            found = [block["element"]]
+        elif block.get("type") == "actions":
+            found = [e for e in block.get("elements") or [] if isinstance(e, dict)]
+        else:
+            continue
+        for element in found:
+            if element.get("type") in _STATE_KEYS and element.get("action_id"):
+                elements.setdefault(block_id, {})[str(element["action_id"])] = element
+    for block_id, actions in values.items():
+        for action_id in actions:
+            if action_id not in elements.get(block_id, {}):
+                raise AssertionError(
+                    f"view {view_id} has no input {block_id}/{action_id}; inputs: "
+                    f"{ {b: sorted(a) for b, a in elements.items()} }"
+                )
+    state: dict[str, dict[str, JSON]] = {}
+    for block_id, actions in elements.items():
+        for action_id, element in actions.items():
+            given = values.get(block_id, {}).get(action_id)
+            state.setdefault(block_id, {})[action_id] = _typed_value(element, given)
+    return state
+
+
+def _typed_value(element: JSON, given: Any) -> JSON:
+    """Shape one input's value the way Slack reports it in view.state.values."""
+    kind = str(element["type"])
+    key = _STATE_KEYS[kind]
+    if key not in _OPTION_KEYS:
+        if key in _LIST_KEYS:
+            return {"type": kind, key: list(given or [])}
+        return {"type": kind, key: given}
+    options = {str(o.get("value")): o for o in _options(element)}
+    wanted = [given] if isinstance(given, str) else list(given or [])
+    for value in wanted:
+        if value not in options:
+            raise AssertionError(
+                f"{kind} {element.get('action_id')!r} has no option {value!r}; "
+                f"options: {sorted(options)}"
+            )
+    chosen = [options[v] for v in wanted]
+    if key == "selected_option":
+        return {"type": kind, key: chosen[0] if chosen else None}
+    return {"type": kind, key: chosen}
+
+
+def _options(element: JSON) -> list[JSON]:
+    options: list[JSON] = list(element.get("options") or [])
+    for group in element.get("option_groups") or []:
+        options.extend(group.get("options") or [])
+    return options

@@ -1,0 +1,113 @@
+"""The sandbox stack: fake Slack and fake X on free loopback ports, settings that point the bot
+at them, and the real bot running in this process over HTTP. Used by `carebot demo` and the
+end-to-end tests, so both exercise exactly what a real deployment runs."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot.runtime import Runtime, health_app
+from bot.sandbox.slack import FakeSlack
+from bot.sandbox.x import FakeX
+from bot.settings import Settings
+
+CHANNEL = "C0CARE"
+SIGNING_SECRET = "sandbox-signing-secret"
+BOT_TOKEN = "xoxb-sandbox"
+
+
+@dataclass(slots=True)
+class Sandbox:
+    """Running fakes and the settings that point a bot at them."""
+
+    slack: FakeSlack
+    x: FakeX
+    channel: str = CHANNEL
+
+    def environment(self, database_url: str, **extra: str) -> dict[str, str]:
+        """Return the environment variables for a bot (or another client) using this sandbox."""
+        env = {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "CAREBOT_CHANNEL": self.channel,
+            "CAREBOT_SLACK_API_URL": self.slack.api_url,
+            "CAREBOT_X_API_URL": self.x.api_url,
+            "X_BEARER_TOKEN": self.x.bearer_token,
+            "X_API_KEY": self.x.api_key,
+            "X_API_SECRET": "sandbox-key-secret",
+            "X_ACCESS_TOKEN": self.x.access_token,
+            "X_ACCESS_TOKEN_SECRET": "sandbox-access-secret",
+            "DATABASE_URL": database_url,
+        }
+        env.update(extra)
+        return env
+
+    def settings(self, database_url: str, **overrides: Any) -> Settings:
+        """Return Settings for a bot using this sandbox (ignoring the process environment)."""
+        values: dict[str, Any] = dict(self.environment(database_url))
+        values.update(overrides)
+        return Settings(_env_file=None, **values)
+
+
+@asynccontextmanager
+async def sandbox(*, channel: str = CHANNEL) -> AsyncIterator[Sandbox]:
+    """Start fake Slack and fake X on free loopback ports; stop them on exit."""
+    slack = FakeSlack(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET)
+    slack.add_channel(channel, name="social-care")
+    x = FakeX()
+    await slack.start()
+    await x.start()
+    try:
+        yield Sandbox(slack=slack, x=x, channel=channel)
+    finally:
+        await x.stop()
+        await slack.stop()
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(slots=True)
+class RunningBot:
+    """The real bot, started in this process and serving HTTP on loopback."""
+
+    runtime: Runtime
+    port: int
+    runner: web.AppRunner = field(repr=False)
+
+    @property
+    def events_url(self) -> str:
+        """Return the URL Slack would POST events, actions and commands to."""
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    @property
+    def health_url(self) -> str:
+        """Return the /healthz URL."""
+        return f"http://127.0.0.1:{self.port}/healthz"
+
+
+@asynccontextmanager
+async def running_bot(settings: Settings, **runtime_args: Any) -> AsyncIterator[RunningBot]:
+    """Start the bot with `settings` and serve it over HTTP; shut it down cleanly on exit."""
+    runtime = Runtime(settings, **runtime_args)
+    await runtime.start()
+    runner = web.AppRunner(health_app(runtime), handle_signals=False)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield RunningBot(runtime=runtime, port=port, runner=runner)
+    finally:
+        await runner.cleanup()
+        await runtime.stop()

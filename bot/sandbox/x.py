@@ -1,0 +1,709 @@
+"""`FakeX`: a local stand-in for the parts of X API v2 Carebot uses, served over loopback HTTP.
+
+It keeps users and posts in memory, answers `users/me`, the mentions timeline, post lookup and
+post creation with X's JSON shapes (including its error bodies and rate-limit headers), checks
+Bearer and OAuth 1.0a credentials, and records every request so tests can assert on the traffic.
+Knobs inject the failures a real X produces: 429s, revoked credentials, outages, slow answers.
+OAuth signatures are not verified; only the consumer key and access token are checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Final, TypedDict
+from urllib.parse import unquote
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from bot.clock import Clock, ensure_utc, utc_now
+from bot.sources.x_text import X_REPLY_LIMIT, x_weighted_length
+
+__all__ = ["FakeTweet", "FakeUser", "FakeX", "PostedReply", "RecordedRequest"]
+
+_TWITTER_EPOCH_MS: Final = 1288834974657
+_WINDOW_SECONDS: Final = 900
+_RATE_LIMITS: Final = {"me": 75, "mentions": 450, "tweet": 900, "create": 200}
+_RECORDED_HEADERS: Final = ("Authorization", "Content-Type", "Host", "User-Agent")
+_OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
+_INVALID_REQUEST: Final = "https://api.twitter.com/2/problems/invalid-request"
+_NOT_REPLIABLE: Final = (
+    "Reply to this conversation is not allowed because you have not been mentioned or otherwise "
+    "engaged by the author of the post you are replying to."
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(slots=True)
+class FakeUser:
+    """An X account known to the fake."""
+
+    id: str
+    username: str
+    name: str
+    followers: int = 0
+    verified: bool = False
+
+    def to_json(self, fields: set[str]) -> dict[str, Any]:
+        """Render the user as X v2 does for the requested `user.fields`."""
+        out: dict[str, Any] = {"id": self.id, "name": self.name, "username": self.username}
+        if "verified" in fields:
+            out["verified"] = self.verified
+        if "public_metrics" in fields:
+            out["public_metrics"] = {
+                "followers_count": self.followers,
+                "following_count": 42,
+                "tweet_count": 1000,
+                "listed_count": 3,
+                "like_count": 250,
+            }
+        return out
+
+
+@dataclass(slots=True)
+class FakeTweet:
+    """A post stored by the fake."""
+
+    id: str
+    text: str
+    author_id: str
+    created_at: datetime
+    conversation_id: str
+    referenced_tweets: list[tuple[str, str]] = field(default_factory=list)
+    in_reply_to_user_id: str | None = None
+
+    def to_json(self, fields: set[str]) -> dict[str, Any]:
+        """Render the post as X v2 does for the requested `tweet.fields`."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "text": self.text,
+            "edit_history_tweet_ids": [self.id],
+        }
+        if "created_at" in fields:
+            out["created_at"] = _iso(self.created_at)
+        if "author_id" in fields:
+            out["author_id"] = self.author_id
+        if "conversation_id" in fields:
+            out["conversation_id"] = self.conversation_id
+        if "referenced_tweets" in fields and self.referenced_tweets:
+            out["referenced_tweets"] = [{"type": t, "id": i} for t, i in self.referenced_tweets]
+        if "in_reply_to_user_id" in fields and self.in_reply_to_user_id is not None:
+            out["in_reply_to_user_id"] = self.in_reply_to_user_id
+        return out
+
+
+class PostedReply(TypedDict):
+    """A post created through `POST /2/tweets`."""
+
+    id: str
+    text: str
+    in_reply_to_tweet_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request the fake received and the status it answered."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    headers: dict[str, str]
+    status: int
+
+
+@dataclass(slots=True)
+class _Failure:
+    path_prefix: str
+    status: int
+    count: int
+    reset_in: float
+
+
+@dataclass(slots=True)
+class _Window:
+    limit: int
+    used: int = 0
+    reset: int = 0
+
+
+class _Reject(Exception):
+    """Raised inside a handler to answer with an X-shaped JSON error."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+class FakeX:
+    """An in-memory X API v2 served on 127.0.0.1; point `CAREBOT_X_API_URL` at `api_url`."""
+
+    def __init__(
+        self,
+        *,
+        brand_id: str = "1000000000000000001",
+        brand_handle: str = "acmehelp",
+        brand_name: str = "Acme Support",
+        bearer_token: str = "sandbox-bearer",
+        api_key: str = "sandbox-key",
+        access_token: str = "sandbox-access",
+        clock: Clock = utc_now,
+        enforce_rate_limits: bool = False,
+    ) -> None:
+        self.brand = FakeUser(id=brand_id, username=brand_handle, name=brand_name, followers=5400)
+        self.bearer_token = bearer_token
+        self.api_key = api_key
+        self.access_token = access_token
+        self.clock = clock
+        self.enforce_rate_limits = enforce_rate_limits
+        self.latency = 0.0  # seconds to wait before answering, to exercise client timeouts
+        self.requests: list[RecordedRequest] = []
+        self.posted_replies: list[PostedReply] = []
+        self.mention_requests = 0
+        self.users: dict[str, FakeUser] = {brand_id: self.brand}
+        self.tweets: dict[str, FakeTweet] = {}
+        self._handles: dict[str, FakeUser] = {brand_handle.lower(): self.brand}
+        self._mention_ids: list[int] = []  # ascending
+        self._mention_pattern = re.compile(rf"@{re.escape(brand_handle)}\b", re.IGNORECASE)
+        self._sequence = 0
+        self._user_sequence = 0
+        self._failures: list[_Failure] = []
+        self._windows: dict[str, _Window] = {}
+        self._revoked = False
+        self._outage_status: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Serve the fake API on `host:port` (port 0 picks a free one)."""
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_get("/2/users/me", self._users_me)
+        app.router.add_get("/2/users/{id}/mentions", self._mentions)
+        app.router.add_get("/2/tweets/{id}", self._get_tweet)
+        app.router.add_post("/2/tweets", self._create_tweet)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self._port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        """Stop serving; later connections are refused."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeX:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def api_url(self) -> str:
+        """Return the base URL to use as `CAREBOT_X_API_URL`."""
+        if self._port is None:
+            raise RuntimeError("FakeX is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def add_user(
+        self, handle: str, *, name: str | None = None, followers: int = 120, verified: bool = False
+    ) -> FakeUser:
+        """Return the user with `handle`, creating it if needed."""
+        existing = self._handles.get(handle.lower())
+        if existing is not None:
+            return existing
+        self._user_sequence += 1
+        user = FakeUser(
+            id=str(2_000_000_000_000_000_000 + self._user_sequence),
+            username=handle,
+            name=name if name is not None else handle.replace("_", " ").title(),
+            followers=followers,
+            verified=verified,
+        )
+        self.users[user.id] = user
+        self._handles[handle.lower()] = user
+        return user
+
+    def add_mention(
+        self,
+        text: str | None = None,
+        *,
+        author_handle: str = "customer",
+        author_name: str | None = None,
+        followers: int = 120,
+        verified: bool = False,
+        conversation_id: str | None = None,
+        in_reply_to: FakeTweet | str | None = None,
+        created_at: datetime | None = None,
+    ) -> FakeTweet:
+        """Store a post by `author_handle`; by default it mentions the brand.
+
+        Like X, only posts naming @brand (or replying to the brand) reach the mentions timeline; a
+        `text` without it is stored anyway, so tests can provoke X's 403 on replying to it.
+        """
+        author = self.add_user(
+            author_handle, name=author_name, followers=followers, verified=verified
+        )
+        if text is None:
+            text = f"@{self.brand.username} hi, I need help with order #{self._sequence + 1}"
+        parent_id = in_reply_to.id if isinstance(in_reply_to, FakeTweet) else in_reply_to
+        if parent_id is None and conversation_id is not None:
+            parent_id = conversation_id
+        return self._store(text, author, created_at=created_at, reply_to=parent_id)
+
+    def add_mentions(self, n: int, *, authors: int = 50) -> list[FakeTweet]:
+        """Store `n` mentions from `authors` distinct customers, quickly (for benchmarks)."""
+        people = [self.add_user(f"customer{i}") for i in range(authors)]
+        now = ensure_utc(self.clock())
+        handle = self.brand.username
+        return [
+            self._store(f"@{handle} question {i}: where is my order?", people[i % authors], now)
+            for i in range(n)
+        ]
+
+    def add_retweet(self, of_tweet: FakeTweet, *, author_handle: str = "fan") -> FakeTweet:
+        """Store a plain repost of `of_tweet` (X lists it among the brand's mentions)."""
+        author = self.add_user(author_handle)
+        original = self.users[of_tweet.author_id]
+        tweet = self._store(f"RT @{original.username}: {of_tweet.text}", author, indexed=False)
+        tweet.referenced_tweets = [("retweeted", of_tweet.id)]
+        self._index(tweet, force=True)
+        return tweet
+
+    def add_quote(self, of_tweet: FakeTweet, text: str, *, author_handle: str = "fan") -> FakeTweet:
+        """Store a quote post of `of_tweet` with its own `text`."""
+        author = self.add_user(author_handle)
+        tweet = self._store(text, author, indexed=False)
+        tweet.referenced_tweets = [("quoted", of_tweet.id)]
+        self._index(tweet)
+        return tweet
+
+    def add_brand_post(self, text: str, *, in_reply_to: FakeTweet | str | None = None) -> FakeTweet:
+        """Store a post by the brand itself."""
+        parent = in_reply_to.id if isinstance(in_reply_to, FakeTweet) else in_reply_to
+        return self._store(text, self.brand, reply_to=parent)
+
+    def fail_next(
+        self, path_prefix: str, status: int, count: int = 1, *, reset_in: float = 15
+    ) -> None:
+        """Answer the next `count` requests whose path starts with `path_prefix` with `status`."""
+        self._failures.append(_Failure(path_prefix, status, count, reset_in))
+
+    def revoke_credentials(self) -> None:
+        """Reject every token with 401 until `restore_credentials`."""
+        self._revoked = True
+
+    def restore_credentials(self) -> None:
+        """Accept the configured tokens again."""
+        self._revoked = False
+
+    def outage(self, status: int = 503) -> None:
+        """Answer every request with `status` until `end_outage`."""
+        self._outage_status = status
+
+    def end_outage(self) -> None:
+        """Serve normally again."""
+        self._outage_status = None
+
+    def _next_id(self, created_at: datetime) -> str:
+        self._sequence += 1
+        millis = max(int(created_at.timestamp() * 1000) - _TWITTER_EPOCH_MS, 0)
+        return str((millis << 22) | (self._sequence & 0x3FFFFF))
+
+    def _store(
+        self,
+        text: str,
+        author: FakeUser,
+        created_at: datetime | None = None,
+        *,
+        reply_to: str | None = None,
+        indexed: bool = True,
+    ) -> FakeTweet:
+        when = ensure_utc(created_at if created_at is not None else self.clock())
+        tweet_id = self._next_id(when)
+        tweet = FakeTweet(
+            id=tweet_id, text=text, author_id=author.id, created_at=when, conversation_id=tweet_id
+        )
+        if reply_to is not None:
+            parent = self.tweets.get(reply_to)
+            tweet.referenced_tweets = [("replied_to", reply_to)]
+            if parent is not None:
+                tweet.conversation_id = parent.conversation_id
+                tweet.in_reply_to_user_id = parent.author_id
+            else:
+                tweet.conversation_id = reply_to
+        self.tweets[tweet_id] = tweet
+        if indexed:
+            self._index(tweet)
+        return tweet
+
+    def _index(self, tweet: FakeTweet, *, force: bool = False) -> None:
+        mentions_brand = (
+            force
+            or self._mention_pattern.search(tweet.text) is not None
+            or tweet.in_reply_to_user_id == self.brand.id
+        )
+        if mentions_brand:
+            bisect.insort(self._mention_ids, int(tweet.id))
+
+    def _engaged(self, tweet: FakeTweet) -> bool:
+        """Whether the brand may reply to `tweet`: it was mentioned, or it is in the thread."""
+        return (
+            tweet.author_id == self.brand.id
+            or tweet.in_reply_to_user_id == self.brand.id
+            or self._mention_pattern.search(tweet.text) is not None
+        )
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        body: Any = None
+        if request.can_read_body:
+            raw = await request.read()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+        if request.path.endswith("/mentions"):
+            self.mention_requests += 1
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        window = self._window(request)
+        try:
+            response = await self._guarded(request, handler, window)
+        except _Reject as rejection:
+            response = web.json_response(rejection.body, status=rejection.status)
+        except web.HTTPException as exc:
+            response = web.json_response(
+                {"errors": [{"message": "Sorry, that page does not exist", "code": 34}]},
+                status=exc.status,
+            )
+        if window is not None and "x-rate-limit-limit" not in response.headers:
+            response.headers.update(_rate_headers(window))
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                json=body,
+                headers={h: request.headers[h] for h in _RECORDED_HEADERS if h in request.headers},
+                status=response.status,
+            )
+        )
+        return response
+
+    async def _guarded(
+        self, request: web.Request, handler: Handler, window: _Window | None
+    ) -> web.StreamResponse:
+        if self._outage_status is not None:
+            raise _Reject(self._outage_status, _problem(self._outage_status))
+        failure = next(
+            (f for f in self._failures if f.count > 0 and request.path.startswith(f.path_prefix)),
+            None,
+        )
+        if failure is not None:
+            failure.count -= 1
+            if failure.status == 429:
+                reset = int(self._now_epoch() + failure.reset_in)
+                response = web.json_response(_problem(429), status=429)
+                response.headers.update(
+                    {
+                        "x-rate-limit-limit": str(window.limit if window else 0),
+                        "x-rate-limit-remaining": "0",
+                        "x-rate-limit-reset": str(reset),
+                    }
+                )
+                return response
+            raise _Reject(failure.status, _problem(failure.status))
+        if window is not None:
+            if self.enforce_rate_limits and window.used >= window.limit:
+                raise _Reject(429, _problem(429))
+            window.used += 1
+        return await handler(request)
+
+    def _now_epoch(self) -> float:
+        return ensure_utc(self.clock()).timestamp()
+
+    def _window(self, request: web.Request) -> _Window | None:
+        if request.path == "/2/users/me":
+            key = "me"
+        elif request.path.endswith("/mentions"):
+            key = "mentions"
+        elif request.path == "/2/tweets" and request.method == "POST":
+            key = "create"
+        elif request.path.startswith("/2/tweets/"):
+            key = "tweet"
+        else:
+            return None
+        now = int(self._now_epoch())
+        window = self._windows.get(key)
+        if window is None or now >= window.reset:
+            window = _Window(limit=_RATE_LIMITS[key], reset=now + _WINDOW_SECONDS)
+            self._windows[key] = window
+        return window
+
+    def _authenticate(self, request: web.Request, *, user_only: bool) -> None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        if scheme == "Bearer" and not self._revoked and credentials == self.bearer_token:
+            if user_only:
+                raise _Reject(
+                    403,
+                    {
+                        "title": "Unsupported Authentication",
+                        "detail": "Authenticating with OAuth 2.0 Application-Only is forbidden "
+                        "for this endpoint.  Supported authentication types are "
+                        "[OAuth 1.0a User Context, OAuth 2.0 User Context].",
+                        "type": "https://api.twitter.com/2/problems/unsupported-authentication",
+                        "status": 403,
+                    },
+                )
+            return
+        if scheme == "OAuth" and not self._revoked:
+            params = {k: unquote(v) for k, v in _OAUTH_PARAM.findall(credentials)}
+            if (
+                params.get("oauth_consumer_key") == self.api_key
+                and params.get("oauth_token") == self.access_token
+                and params.get("oauth_signature")
+            ):
+                return
+        raise _Reject(401, _problem(401))
+
+    async def _users_me(self, request: web.Request) -> web.StreamResponse:
+        self._authenticate(request, user_only=True)
+        fields = _fields(request, "user.fields")
+        return web.json_response({"data": self.brand.to_json(fields)})
+
+    async def _mentions(self, request: web.Request) -> web.StreamResponse:
+        self._authenticate(request, user_only=False)
+        user_id = request.match_info["id"]
+        if user_id != self.brand.id:
+            return web.json_response({"errors": [_not_found("user", user_id)]})
+        query = request.query
+        max_results = _int_param(query, "max_results", default=10, low=5, high=100)
+        since_id = _id_param(query, "since_id")
+        until_id = _id_param(query, "until_id")
+        start_time = _time_param(query, "start_time")
+        end_time = _time_param(query, "end_time")
+        token = query.get("pagination_token")
+        upper = len(self._mention_ids)
+        if token is not None:
+            try:
+                upper = bisect.bisect_right(self._mention_ids, int(token, 36))
+            except ValueError:
+                raise _Reject(400, _invalid("pagination_token", token, "is invalid")) from None
+        if until_id is not None:
+            upper = min(upper, bisect.bisect_left(self._mention_ids, until_id))
+        lower = 0 if since_id is None else bisect.bisect_right(self._mention_ids, since_id)
+        page: list[FakeTweet] = []
+        next_token: str | None = None
+        for index in range(upper - 1, lower - 1, -1):
+            tweet = self.tweets[str(self._mention_ids[index])]
+            if start_time is not None and tweet.created_at < start_time:
+                continue
+            if end_time is not None and tweet.created_at >= end_time:
+                continue
+            if len(page) == max_results:
+                next_token = _base36(int(tweet.id))
+                break
+            page.append(tweet)
+        return web.json_response(self._timeline(request, page, next_token))
+
+    def _timeline(
+        self, request: web.Request, page: list[FakeTweet], next_token: str | None
+    ) -> dict[str, Any]:
+        meta: dict[str, Any] = {"result_count": len(page)}
+        if not page:
+            return {"meta": meta}
+        meta["newest_id"] = page[0].id
+        meta["oldest_id"] = page[-1].id
+        if next_token is not None:
+            meta["next_token"] = next_token
+        body = self._expand(request, page)
+        body["meta"] = meta
+        return body
+
+    def _expand(self, request: web.Request, tweets: list[FakeTweet]) -> dict[str, Any]:
+        tweet_fields = _fields(request, "tweet.fields")
+        user_fields = _fields(request, "user.fields")
+        expansions = _fields(request, "expansions")
+        body: dict[str, Any] = {"data": [t.to_json(tweet_fields) for t in tweets]}
+        includes: dict[str, Any] = {}
+        if "author_id" in expansions:
+            author_ids = dict.fromkeys(t.author_id for t in tweets)
+            includes["users"] = [self.users[a].to_json(user_fields) for a in author_ids]
+        if "referenced_tweets.id" in expansions:
+            ref_ids = dict.fromkeys(i for t in tweets for _, i in t.referenced_tweets)
+            found = [self.tweets[i].to_json(tweet_fields) for i in ref_ids if i in self.tweets]
+            if found:
+                includes["tweets"] = found
+        if includes:
+            body["includes"] = includes
+        return body
+
+    async def _get_tweet(self, request: web.Request) -> web.StreamResponse:
+        self._authenticate(request, user_only=False)
+        tweet_id = request.match_info["id"]
+        tweet = self.tweets.get(tweet_id)
+        if tweet is None:
+            return web.json_response({"errors": [_not_found("tweet", tweet_id)]})
+        body = self._expand(request, [tweet])
+        body["data"] = body["data"][0]
+        return web.json_response(body)
+
+    async def _create_tweet(self, request: web.Request) -> web.StreamResponse:
+        self._authenticate(request, user_only=True)
+        try:
+            payload = await request.json()
+        except ValueError:
+            raise _Reject(400, _invalid_body("The request body is not valid JSON.")) from None
+        if not isinstance(payload, dict):
+            raise _Reject(400, _invalid_body("The request body must be a JSON object."))
+        text = payload.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise _Reject(400, _invalid_body("Tweet text is required."))
+        if x_weighted_length(text) > X_REPLY_LIMIT:
+            raise _Reject(400, _invalid("text", text, "is too long", message=_TOO_LONG))
+        reply = payload.get("reply")
+        parent_id: str | None = None
+        if isinstance(reply, dict):
+            parent_id = str(reply.get("in_reply_to_tweet_id", ""))
+            parent = self.tweets.get(parent_id)
+            if parent is None:
+                raise _Reject(
+                    400, _invalid("reply.in_reply_to_tweet_id", parent_id, "does not exist")
+                )
+            if not self._engaged(parent):
+                raise _Reject(403, _problem(403, detail=_NOT_REPLIABLE))
+        tweet = self._store(text, self.brand, reply_to=parent_id)
+        self.posted_replies.append(
+            PostedReply(id=tweet.id, text=text, in_reply_to_tweet_id=parent_id)
+        )
+        return web.json_response(
+            {"data": {"id": tweet.id, "text": text, "edit_history_tweet_ids": [tweet.id]}},
+            status=201,
+        )
+
+
+_TOO_LONG: Final = (
+    "Your Tweet text is too long. For more information on how X determines text length see "
+    "https://github.com/twitter/twitter-text."
+)
+
+
+def _iso(moment: datetime) -> str:
+    moment = ensure_utc(moment)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while number:
+        number, remainder = divmod(number, 36)
+        out = digits[remainder] + out
+    return out or "0"
+
+
+def _rate_headers(window: _Window) -> dict[str, str]:
+    return {
+        "x-rate-limit-limit": str(window.limit),
+        "x-rate-limit-remaining": str(max(window.limit - window.used, 0)),
+        "x-rate-limit-reset": str(window.reset),
+    }
+
+
+def _problem(status: int, *, detail: str | None = None) -> dict[str, Any]:
+    phrase = HTTPStatus(status).phrase
+    return {"title": phrase, "detail": detail or phrase, "type": "about:blank", "status": status}
+
+
+def _invalid(
+    parameter: str, value: str, problem: str, *, message: str | None = None
+) -> dict[str, Any]:
+    text = message or f"The `{parameter}` query parameter value [{value}] {problem}"
+    return _invalid_body(text, parameters={parameter: [value]})
+
+
+def _invalid_body(
+    message: str, *, parameters: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"parameters": parameters or {}, "message": message}
+    return {
+        "errors": [error],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": _INVALID_REQUEST,
+    }
+
+
+def _not_found(kind: str, value: str) -> dict[str, Any]:
+    return {
+        "value": value,
+        "detail": f"Could not find {kind} with id: [{value}].",
+        "title": "Not Found Error",
+        "resource_type": kind,
+        "parameter": "id",
+        "resource_id": value,
+        "type": "https://api.twitter.com/2/problems/resource-not-found",
+    }
+
+
+def _fields(request: web.Request, name: str) -> set[str]:
+    return {part for part in request.query.get(name, "").split(",") if part}
+
+
+def _int_param(query: MultiMapping[str], name: str, *, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    with contextlib.suppress(ValueError):
+        value = int(raw)
+        if low <= value <= high:
+            return value
+    raise _Reject(400, _invalid(name, raw, f"is not between {low} and {high}"))
+
+
+def _id_param(query: MultiMapping[str], name: str) -> int | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise _Reject(400, _invalid(name, raw, "is not a valid Tweet ID"))
+    return int(raw)
+
+
+def _time_param(query: MultiMapping[str], name: str) -> datetime | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise _Reject(400, _invalid(name, raw, "does not match RFC 3339 format")) from None
+    if parsed.tzinfo is None:
+        raise _Reject(400, _invalid(name, raw, "does not match RFC 3339 format"))
+    return parsed.astimezone(UTC)
