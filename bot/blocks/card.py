@@ -1,0 +1,253 @@
+"""The mention card: one Slack message per case, rendered from the row alone and re-rendered on
+every change of owner or status (`chat.update`). It never carries state that is not in the case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.blocks.ids import ActionId, BlockId, MetadataEvent, ResolveReason
+from bot.blocks.text import (
+    compact_number,
+    escape_mrkdwn,
+    link,
+    slack_date,
+    truncate,
+    user_mention,
+)
+from bot.clock import ensure_utc
+from bot.durations import format_duration
+from storage.models import Case, CaseStatus, Priority
+
+SECTION_TEXT_LIMIT = 3000
+FALLBACK_EXCERPT = 150
+# The last quarter of the response window counts as "due soon".
+DUE_SOON_FRACTION = 0.25
+NETWORK_LABELS = {"x": "X", "twitter": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}
+
+
+class DeadlineState(StrEnum):
+    """Where a case stands against its first-response target."""
+
+    NONE = "none"
+    ON_TRACK = "on_track"
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+    MET = "met"
+    MISSED = "missed"
+
+
+_DEADLINE_LABELS = {
+    DeadlineState.ON_TRACK: "On track",
+    DeadlineState.DUE_SOON: ":hourglass_flowing_sand: *Due soon*",
+    DeadlineState.OVERDUE: ":red_circle: *Overdue*",
+    DeadlineState.MET: "Met",
+    DeadlineState.MISSED: "Missed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CardMessage:
+    """A rendered card: notification text, blocks and the metadata that names its case."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Return the card as keyword arguments for `chat.postMessage` / `chat.update`."""
+        return {"text": self.text, "blocks": self.blocks, "metadata": self.metadata}
+
+
+def network_label(network: str) -> str:
+    """Return the network's name as people write it (`x` → `X`)."""
+    return NETWORK_LABELS.get(network.lower(), network.title())
+
+
+def deadline_state(
+    case: Case, *, now: datetime, due_soon_after: datetime | None = None
+) -> DeadlineState:
+    """Classify the case against its deadline; `due_soon_after` defaults to the last quarter."""
+    if case.due_at is None:
+        return DeadlineState.NONE
+    due_at = ensure_utc(case.due_at)
+    if case.first_response_at is not None:
+        met = ensure_utc(case.first_response_at) <= due_at
+        return DeadlineState.MET if met else DeadlineState.MISSED
+    if case.status != CaseStatus.OPEN:
+        # Closed without a reply (spam, handled elsewhere): no response was owed.
+        return DeadlineState.NONE
+    moment = ensure_utc(now)
+    if moment >= due_at or case.breached_at is not None:
+        return DeadlineState.OVERDUE
+    if due_soon_after is None:
+        due_soon_after = due_at - (due_at - ensure_utc(case.posted_at)) * DUE_SOON_FRACTION
+    if moment >= ensure_utc(due_soon_after):
+        return DeadlineState.DUE_SOON
+    return DeadlineState.ON_TRACK
+
+
+def render_card(
+    case: Case, *, now: datetime, due_soon_after: datetime | None = None
+) -> CardMessage:
+    """Render the case as its Slack card."""
+    if case.id is None:
+        raise ValueError("a card needs a stored case; this one has no id yet")
+    network = network_label(case.network)
+    urgent = case.priority == Priority.URGENT
+    escaped = escape_mrkdwn(case.text)
+    shown = truncate(escaped, SECTION_TEXT_LIMIT)
+
+    blocks: list[Block] = [
+        SectionBlock(
+            block_id=BlockId.CARD_HEAD, text=MarkdownTextObject(text=_head(case, network))
+        ),
+        # verbatim keeps Slack from auto-linking names and URLs in text we did not write.
+        SectionBlock(
+            block_id=BlockId.CARD_TEXT,
+            text=MarkdownTextObject(text=shown or "_(no text)_", verbatim=True),
+        ),
+    ]
+    if shown != escaped:
+        note = f"Cut to fit Slack; {link(case.url, f'read the full post on {network}')}."
+        blocks.append(
+            ContextBlock(block_id=BlockId.CARD_TEXT_CUT, elements=[MarkdownTextObject(text=note)])
+        )
+    blocks.append(
+        ContextBlock(
+            block_id=BlockId.CARD_META,
+            elements=[MarkdownTextObject(text=_meta(case, network))],
+        )
+    )
+    state = deadline_state(case, now=now, due_soon_after=due_soon_after)
+    blocks.append(
+        SectionBlock(
+            block_id=BlockId.CARD_STATUS,
+            fields=[
+                MarkdownTextObject(text=f"*Priority*\n{_priority(case)}"),
+                MarkdownTextObject(text=f"*Respond by*\n{_deadline(case, state)}"),
+                MarkdownTextObject(text=f"*Status*\n{_status(case)}"),
+                MarkdownTextObject(text=f"*Owner*\n{_owner(case)}"),
+            ],
+        )
+    )
+    blocks.append(ActionsBlock(block_id=BlockId.CARD_ACTIONS, elements=_buttons(case)))
+
+    excerpt = truncate(escape_mrkdwn(" ".join(case.text.split())), FALLBACK_EXCERPT)
+    handle = escape_mrkdwn(case.author_handle)
+    text = (
+        f"{'[Urgent] ' if urgent else ''}{network} mention from @{handle}: "
+        f"{excerpt or '(no text)'} ({_status_word(case)})"
+    )
+    return CardMessage(
+        text=text,
+        blocks=[block.to_dict() for block in blocks],
+        metadata={
+            "event_type": str(MetadataEvent.CASE_CARD),
+            "event_payload": {"case_id": case.id},
+        },
+    )
+
+
+def _head(case: Case, network: str) -> str:
+    parts = [
+        f"*{network}*",
+        f"*{escape_mrkdwn(case.author_name)}* @{escape_mrkdwn(case.author_handle)}",
+    ]
+    if case.author_verified:
+        parts[-1] += " :white_check_mark:"
+    if case.author_followers is not None:
+        noun = "follower" if case.author_followers == 1 else "followers"
+        parts.append(f"{compact_number(case.author_followers)} {noun}")
+    prefix = ":rotating_light: *URGENT* · " if case.priority == Priority.URGENT else ""
+    return prefix + " · ".join(parts)
+
+
+def _meta(case: Case, network: str) -> str:
+    parts = [f"Posted {slack_date(case.posted_at)}", link(case.url, f"View on {network}")]
+    if (case.message_count or 1) > 1:
+        parts.append(f"{case.message_count} messages")
+    return " · ".join(parts)
+
+
+def _priority(case: Case) -> str:
+    if case.priority == Priority.URGENT:
+        return ":rotating_light: *Urgent*"
+    return "Normal"
+
+
+def _deadline(case: Case, state: DeadlineState) -> str:
+    if case.due_at is None:
+        return "No target"
+    token = slack_date(case.due_at)
+    label = _DEADLINE_LABELS.get(state)
+    return f"{token} · {label}" if label else token
+
+
+def _first_response(case: Case) -> str:
+    if case.first_response_at is None:
+        return ""
+    # Clamped at zero: the network's post time and our clock can disagree by a few seconds.
+    waited = max(ensure_utc(case.first_response_at) - ensure_utc(case.posted_at), timedelta(0))
+    return f" · first response in {format_duration(waited)}"
+
+
+def _status(case: Case) -> str:
+    if case.status == CaseStatus.REPLIED:
+        who = f" by {user_mention(case.first_responder)}" if case.first_responder else ""
+        return f"Replied{who}{_first_response(case)}"
+    if case.status == CaseStatus.RESOLVED:
+        who = f" by {user_mention(case.resolved_by)}" if case.resolved_by else ""
+        reason = ResolveReason.describe(case.resolve_reason)
+        why = f": {escape_mrkdwn(truncate(reason, 300))}" if reason else ""
+        return f"Resolved{who}{why}"
+    if case.first_response_at is not None:
+        return f"Open (customer wrote again){_first_response(case)}"
+    return "Open"
+
+
+def _status_word(case: Case) -> str:
+    return {CaseStatus.REPLIED: "Replied", CaseStatus.RESOLVED: "Resolved"}.get(
+        CaseStatus(case.status), "Open"
+    )
+
+
+def _owner(case: Case) -> str:
+    return user_mention(case.owner) if case.owner else "Unclaimed"
+
+
+def _button(label: str, action: ActionId, case: Case, *, primary: bool = False) -> ButtonElement:
+    return ButtonElement(
+        text=label,
+        action_id=action,
+        value=str(case.id),
+        style="primary" if primary else None,
+    )
+
+
+def _buttons(case: Case) -> list[ButtonElement]:
+    if case.status == CaseStatus.RESOLVED:
+        return [_button("Reopen", ActionId.REOPEN, case)]
+    if case.status == CaseStatus.OPEN and case.owner is None:
+        return [
+            _button("Claim", ActionId.CLAIM, case, primary=True),
+            _button("Reply", ActionId.REPLY, case),
+            _button("Resolve", ActionId.RESOLVE, case),
+        ]
+    # A replied case stays workable: agents may answer again, hand it back or close it.
+    buttons = [_button("Reply", ActionId.REPLY, case, primary=case.status == CaseStatus.OPEN)]
+    if case.owner is not None:
+        buttons.append(_button("Release", ActionId.RELEASE, case))
+    buttons.append(_button("Resolve", ActionId.RESOLVE, case))
+    return buttons

@@ -1,0 +1,94 @@
+"""Short texts: the lines posted in a card's thread when something happens to its case, the nags,
+and the ephemeral answers to agents. Social text in them is escaped and quoted, never trusted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.blocks.ids import ActionId, ResolveReason
+from bot.blocks.text import escape_mrkdwn, link, quote, slack_date, truncate, user_mention
+
+# Thread lines quote customer and agent text; a few thousand characters is plenty to read in a
+# thread and stays far below Slack's 40,000-character message limit.
+QUOTE_LIMIT = 3000
+REASON_LIMIT = 300
+
+_NOT_ALLOWED = {
+    ActionId.CLAIM: "claim cases",
+    ActionId.RELEASE: "release a case someone else owns",
+    ActionId.REPLY: "reply to cases",
+    ActionId.RESOLVE: "resolve cases",
+    ActionId.REOPEN: "reopen cases",
+    ActionId.SHARE_DIGEST: "share the digest",
+}
+
+
+def claimed_line(user: str) -> str:
+    """Say in the thread that `user` claimed the case."""
+    return f":raising_hand: {user_mention(user)} claimed this."
+
+
+def released_line(user: str, by: str | None = None) -> str:
+    """Say that `user` no longer owns the case, and who released it when it was someone else."""
+    if by is None or by == user:
+        return f":leftwards_arrow_with_hook: {user_mention(user)} released this; it is unclaimed."
+    return (
+        f":leftwards_arrow_with_hook: {user_mention(by)} released this from "
+        f"{user_mention(user)}; it is unclaimed."
+    )
+
+
+def resolved_line(user: str, reason: str | None = None) -> str:
+    """Say that `user` resolved the case, with the reason when one was given."""
+    described = ResolveReason.describe(reason)
+    why = f": {escape_mrkdwn(truncate(described, REASON_LIMIT))}" if described else "."
+    return f":white_check_mark: {user_mention(user)} resolved this{why}"
+
+
+def reopened_line(user: str) -> str:
+    """Say that `user` reopened the case."""
+    return f":arrows_counterclockwise: {user_mention(user)} reopened this."
+
+
+def reply_line(user: str, text: str, url: str | None, *, network_label: str = "X") -> str:
+    """Post the reply an agent sent, quoted, with a link to it on the network."""
+    where = f"\n{link(url, f'View on {network_label}')}" if url else ""
+    return f":outbox_tray: {user_mention(user)} replied on {network_label}:\n{_quoted(text)}{where}"
+
+
+def follow_up_line(handle: str, text: str, url: str | None, *, network_label: str = "X") -> str:
+    """Post a customer's follow-up message in the card's thread."""
+    where = f"\n{link(url, f'View on {network_label}')}" if url else ""
+    return f":speech_balloon: @{escape_mrkdwn(handle)} wrote again:\n{_quoted(text)}{where}"
+
+
+def due_soon_line(owner: str | None, due_at: datetime) -> str:
+    """Nag the owner (or the channel, when nobody owns it) that the deadline is near."""
+    who = user_mention(owner) if owner else "<!here> Nobody has claimed this;"
+    return f":hourglass_flowing_sand: {who} a first reply is due {slack_date(due_at)}."
+
+
+def overdue_line(owner: str | None, due_at: datetime) -> str:
+    """Nag the owner (or the channel, when nobody owns it) that the deadline has passed."""
+    who = user_mention(owner) if owner else "<!here> Nobody has claimed this;"
+    return f":red_circle: {who} the first reply was due {slack_date(due_at)} and is overdue."
+
+
+def already_owned_text(owner: str) -> str:
+    """Tell an agent, ephemerally, that someone else already owns the case."""
+    return f"{user_mention(owner)} already owns this case. Ask them, or a lead, to release it."
+
+
+def not_allowed_text(action: ActionId | str) -> str:
+    """Tell a user, ephemerally, that they may not do `action`."""
+    try:
+        what = _NOT_ALLOWED[ActionId(action)]
+    except (ValueError, KeyError):
+        what = escape_mrkdwn(str(action))
+    return f"Sorry, you are not allowed to {what}. Ask a Carebot lead if you need to."
+
+
+def _quoted(text: str) -> str:
+    return (
+        quote(truncate(escape_mrkdwn(text.strip()), QUOTE_LIMIT)) if text.strip() else ">_(empty)_"
+    )

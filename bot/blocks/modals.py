@@ -1,0 +1,299 @@
+"""The Reply and Resolve modals, the views a reply passes through while it is sent, the
+`private_metadata` codec that ties a view to its case, and readers for the submitted state.
+Knowing a modal's layout and reading its submission live together so they cannot drift apart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    CheckboxesElement,
+    ContextBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.blocks.card import network_label as label_for_network
+from bot.blocks.ids import ActionId, BlockId, CallbackId, OptionValue, ResolveReason
+from bot.blocks.text import escape_mrkdwn, link, quote, slack_date, truncate
+from storage.models import Case
+
+TITLE_LIMIT = 24
+METADATA_LIMIT = 3000
+# Slack caps plain_text_input at 3000 characters whatever we ask for.
+INPUT_LIMIT = 3000
+POST_PREVIEW_LIMIT = 2000
+# Reason and note share the case's 300-character `resolve_reason` column.
+RESOLVE_NOTE_LIMIT = 250
+
+
+@dataclass(frozen=True, slots=True)
+class ReplySubmission:
+    """What an agent submitted in the Reply modal."""
+
+    case_id: int
+    text: str
+    resolve_after: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveSubmission:
+    """What an agent submitted in the Resolve modal."""
+
+    case_id: int
+    reason: ResolveReason | None
+    note: str | None
+
+
+def encode_metadata(**values: Any) -> str:
+    """Encode values as compact JSON for a view's `private_metadata`."""
+    try:
+        encoded = json.dumps(values, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"private_metadata values must be plain JSON: {exc}") from exc
+    if len(encoded) > METADATA_LIMIT:
+        raise ValueError(f"private_metadata is {len(encoded)} characters; Slack allows 3000")
+    return encoded
+
+
+def decode_metadata(text: str | None) -> dict[str, Any]:
+    """Decode a view's `private_metadata`, raising ValueError when it is not what we wrote."""
+    if not text:
+        raise ValueError("private_metadata is empty; this view was not opened by Carebot")
+    try:
+        decoded = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"private_metadata is not JSON: {exc.msg}") from exc
+    if not isinstance(decoded, dict):
+        raise ValueError("private_metadata is not a JSON object")
+    return decoded
+
+
+def case_id_from_metadata(text: str | None) -> int:
+    """Return the case id a view's `private_metadata` carries."""
+    case_id = decode_metadata(text).get("case_id")
+    if not isinstance(case_id, int) or isinstance(case_id, bool) or case_id <= 0:
+        raise ValueError(f"private_metadata has no valid case_id: {case_id!r}")
+    return case_id
+
+
+def input_errors(block_id: BlockId, message: str) -> dict[str, Any]:
+    """Return the `response_action: errors` ack that shows `message` under an input."""
+    return {"response_action": "errors", "errors": {str(block_id): truncate(message, 150)}}
+
+
+def reply_modal(
+    case: Case,
+    *,
+    reply_limit: int,
+    network_label: str | None = None,
+    initial_text: str | None = None,
+    error: str | None = None,
+    resolve_after: bool = True,
+) -> dict[str, Any]:
+    """Build the Reply modal; pass `initial_text` and `error` to show it again after a failure."""
+    if reply_limit <= 0:
+        raise ValueError(f"reply_limit must be positive, got {reply_limit}")
+    network = network_label or _network(case)
+    # Re-shown text longer than the limit must still fit, or Slack rejects the view and the text
+    # is lost; the service then reports the length as an input error.
+    max_length = min(max(reply_limit, len(initial_text or "")), INPUT_LIMIT)
+    after = Option(value=OptionValue.RESOLVE_AFTER, text="Resolve after sending")
+    blocks: list[Block] = [*_post_blocks(case, network)]
+    if error:
+        blocks.append(
+            SectionBlock(
+                block_id=BlockId.MODAL_ERROR,
+                text=MarkdownTextObject(text=f":warning: {escape_mrkdwn(truncate(error, 2900))}"),
+            )
+        )
+    blocks += [
+        InputBlock(
+            block_id=BlockId.REPLY_TEXT,
+            label="Your reply",
+            hint=f"Sent publicly on {network} as a reply to @{case.author_handle}; "
+            f"up to {reply_limit} characters.",
+            element=PlainTextInputElement(
+                action_id=ActionId.REPLY_TEXT,
+                multiline=True,
+                max_length=max_length,
+                initial_value=initial_text or None,
+                focus_on_load=True,
+                placeholder="Write your reply",
+            ),
+        ),
+        InputBlock(
+            block_id=BlockId.RESOLVE_AFTER,
+            label="When it is sent",
+            optional=True,
+            element=CheckboxesElement(
+                action_id=ActionId.RESOLVE_AFTER,
+                options=[after],
+                initial_options=[after] if resolve_after else None,
+            ),
+        ),
+    ]
+    return _modal(
+        CallbackId.REPLY_MODAL,
+        f"Reply on {network}",
+        case,
+        blocks,
+        submit="Send",
+        close="Cancel",
+    )
+
+
+def sending_view(case: Case, text: str, *, network_label: str | None = None) -> dict[str, Any]:
+    """Build the view shown while a reply is on its way (no submit button)."""
+    network = network_label or _network(case)
+    message = f":hourglass_flowing_sand: Sending your reply…\n{_quoted(text)}"
+    blocks: list[Block] = [
+        SectionBlock(block_id=BlockId.MODAL_PROGRESS, text=MarkdownTextObject(text=message))
+    ]
+    return _modal(CallbackId.REPLY_MODAL, f"Reply on {network}", case, blocks, close="Close")
+
+
+def sent_view(
+    case: Case, reply_url: str | None, *, network_label: str | None = None
+) -> dict[str, Any]:
+    """Build the view confirming a reply went out, with a link to it."""
+    network = network_label or _network(case)
+    where = f" {link(reply_url, f'View it on {network}')}." if reply_url else ""
+    message = f":white_check_mark: Reply sent to @{escape_mrkdwn(case.author_handle)}.{where}"
+    blocks: list[Block] = [
+        SectionBlock(block_id=BlockId.MODAL_PROGRESS, text=MarkdownTextObject(text=message))
+    ]
+    return _modal(CallbackId.REPLY_MODAL, f"Reply on {network}", case, blocks, close="Done")
+
+
+def resolve_modal(case: Case, *, network_label: str | None = None) -> dict[str, Any]:
+    """Build the Resolve modal: an optional reason and an optional note."""
+    network = network_label or _network(case)
+    reasons = [Option(value=reason, text=reason.label) for reason in ResolveReason]
+    blocks: list[Block] = [
+        *_post_blocks(case, network),
+        InputBlock(
+            block_id=BlockId.RESOLVE_REASON,
+            label="Reason",
+            optional=True,
+            element=StaticSelectElement(
+                action_id=ActionId.RESOLVE_REASON,
+                placeholder="Pick a reason",
+                options=reasons,
+            ),
+        ),
+        InputBlock(
+            block_id=BlockId.RESOLVE_NOTE,
+            label="Note",
+            optional=True,
+            hint="Shown on the card and in its thread.",
+            element=PlainTextInputElement(
+                action_id=ActionId.RESOLVE_NOTE,
+                multiline=True,
+                max_length=RESOLVE_NOTE_LIMIT,
+            ),
+        ),
+    ]
+    return _modal(
+        CallbackId.RESOLVE_MODAL, "Resolve case", case, blocks, submit="Resolve", close="Cancel"
+    )
+
+
+def parse_reply_submission(view: Mapping[str, Any]) -> ReplySubmission:
+    """Read the case, the reply text and the resolve-after choice from a submitted Reply modal."""
+    values = _state(view)
+    text = _value(values, BlockId.REPLY_TEXT, ActionId.REPLY_TEXT).get("value") or ""
+    chosen = _value(values, BlockId.RESOLVE_AFTER, ActionId.RESOLVE_AFTER).get("selected_options")
+    resolve_after = any(option.get("value") == OptionValue.RESOLVE_AFTER for option in chosen or [])
+    return ReplySubmission(
+        case_id=case_id_from_metadata(view.get("private_metadata")),
+        text=str(text),
+        resolve_after=resolve_after,
+    )
+
+
+def parse_resolve_submission(view: Mapping[str, Any]) -> ResolveSubmission:
+    """Read the case, reason and note from a submitted Resolve modal."""
+    values = _state(view)
+    selected = _value(values, BlockId.RESOLVE_REASON, ActionId.RESOLVE_REASON).get(
+        "selected_option"
+    )
+    reason = None
+    if selected:
+        try:
+            reason = ResolveReason(selected.get("value"))
+        except ValueError as exc:
+            raise ValueError(f"unknown resolve reason {selected.get('value')!r}") from exc
+    note = str(_value(values, BlockId.RESOLVE_NOTE, ActionId.RESOLVE_NOTE).get("value") or "")
+    return ResolveSubmission(
+        case_id=case_id_from_metadata(view.get("private_metadata")),
+        reason=reason,
+        note=note.strip() or None,
+    )
+
+
+def _network(case: Case) -> str:
+    return label_for_network(case.network)
+
+
+def _quoted(text: str) -> str:
+    return quote(truncate(escape_mrkdwn(text), POST_PREVIEW_LIMIT))
+
+
+def _post_blocks(case: Case, network: str) -> list[Block]:
+    """Show the customer's post so the agent answers without switching windows."""
+    author = (
+        f"*{escape_mrkdwn(case.author_name)}* @{escape_mrkdwn(case.author_handle)} · "
+        f"{slack_date(case.posted_at)} · {link(case.url, f'View on {network}')}"
+    )
+    return [
+        ContextBlock(block_id=BlockId.MODAL_POST, elements=[MarkdownTextObject(text=author)]),
+        SectionBlock(
+            block_id=BlockId.MODAL_POST_TEXT,
+            text=MarkdownTextObject(text=_quoted(case.text) or "_(no text)_", verbatim=True),
+        ),
+    ]
+
+
+def _modal(
+    callback_id: CallbackId,
+    title: str,
+    case: Case,
+    blocks: list[Block],
+    *,
+    submit: str | None = None,
+    close: str,
+) -> dict[str, Any]:
+    if case.id is None:
+        raise ValueError("a modal needs a stored case; this one has no id yet")
+    view = View(
+        type="modal",
+        callback_id=callback_id,
+        title=truncate(title, TITLE_LIMIT),
+        submit=submit,
+        close=close,
+        blocks=blocks,
+        private_metadata=encode_metadata(case_id=case.id),
+    )
+    return view.to_dict()
+
+
+def _state(view: Mapping[str, Any]) -> Mapping[str, Any]:
+    values = view.get("state", {}).get("values")
+    if not isinstance(values, Mapping):
+        raise ValueError("the submitted view has no state values")
+    return values
+
+
+def _value(values: Mapping[str, Any], block_id: BlockId, action_id: ActionId) -> Mapping[str, Any]:
+    entry = values.get(block_id, {}).get(action_id, {})
+    return entry if isinstance(entry, Mapping) else {}
