@@ -1,5 +1,5 @@
-"""Shared fixtures: real databases (SQLite always, PostgreSQL when CAREBOT_TEST_POSTGRES_URL is set),
-a controllable clock, and settings for tests."""
+"""Shared fixtures: real databases (SQLite always; PostgreSQL when CAREBOT_TEST_POSTGRES_URL is
+set) and a controllable clock."""
 
 from __future__ import annotations
 

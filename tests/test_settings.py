@@ -1,4 +1,4 @@
-"""Settings follow INTERFACE.md: names, defaults, duration parsing, and errors naming the variable."""
+"""Settings follow INTERFACE.md: names, defaults, durations, errors naming the variable."""
 
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ def test_defaults_match_the_interface() -> None:
     assert s.slack_api_url == "https://slack.com/api/"
     assert s.x_api_url == "https://api.twitter.com"
     assert s.log_level == "INFO"
-    assert s.leads == [] and s.agents == []
+    assert s.leads == []
+    assert s.agents == []
 
 
 def test_every_interface_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,9 +90,11 @@ def test_every_interface_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> No
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     s = load_settings()
-    assert s.slack_bot_token is not None and s.slack_bot_token.get_secret_value() == "xoxb-1-abc"
+    assert s.slack_bot_token is not None
+    assert s.slack_bot_token.get_secret_value() == "xoxb-1-abc"
     assert s.channel == "C123"
-    assert s.leads == ["U1", "S2"] and s.agents == ["U3", "U4"]
+    assert s.leads == ["U1", "S2"]
+    assert s.agents == ["U3", "U4"]
     assert s.database_url == "postgresql+asyncpg://u@h/db"
     assert s.x_user_id == "12345"
     assert s.poll_interval == timedelta(seconds=45)

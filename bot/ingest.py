@@ -1,0 +1,154 @@
+"""Ingest: store new mentions as cases (or as follow-ups of an open case) and advance the source's
+cursor in the same transaction, so a re-poll, a restart or an overlapping page never makes a second
+case (ARCHITECTURE rule 3). Posting cards is a separate step driven by what is stored here."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.clock import Clock
+from bot.sla import ResponsePolicy
+from bot.sources import Mention
+from storage import repo
+from storage.engine import SessionFactory
+from storage.models import Case, CaseMessage, CaseStatus, Priority
+
+
+class PriorityRules:
+    """What makes a mention urgent: certain words, or an author with a large audience."""
+
+    def __init__(self, *, urgent_words: Sequence[str], urgent_followers: int) -> None:
+        words = [re.escape(w.strip()) for w in urgent_words if w.strip()]
+        # Whole words only: "cancel" must not fire on "cancellation-free" marketing, "down" not
+        # on "download"; an empty list matches nothing.
+        self._pattern = re.compile(r"\b(?:" + "|".join(words) + r")\b" if words else r"$^", re.I)
+        self._followers = urgent_followers
+
+    def classify(self, mention: Mention) -> Priority:
+        """Return the priority of a mention."""
+        followers = mention.author.followers or 0
+        if (self._followers > 0 and followers >= self._followers) or self._pattern.search(
+            mention.text
+        ):
+            return Priority.URGENT
+        return Priority.NORMAL
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one ingest call stored."""
+
+    new_cases: int
+    follow_ups: int
+    duplicates: int
+
+
+class IngestService:
+    """Turns mentions from a source into cases and follow-ups."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SessionFactory,
+        clock: Clock,
+        policy: ResponsePolicy,
+        rules: PriorityRules,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._policy = policy
+        self._rules = rules
+
+    async def ingest(
+        self, *, source_key: str, mentions: Sequence[Mention], cursor: str | None
+    ) -> IngestResult:
+        """Store `mentions` (oldest first) and save `cursor`, all in one transaction."""
+        now = self._clock()
+        new_cases = follow_ups = duplicates = 0
+        async with self._sessions() as s, s.begin():
+            by_network: dict[str, list[Mention]] = {}
+            for mention in mentions:
+                by_network.setdefault(mention.network, []).append(mention)
+            for network, batch in by_network.items():
+                known = await repo.known_message_ids(
+                    s, network=network, external_ids=[m.external_id for m in batch]
+                )
+                open_cases = await repo.open_cases_for_conversations(
+                    s, network=network, conversation_ids=[m.conversation_id for m in batch]
+                )
+                for mention in batch:
+                    if mention.external_id in known:
+                        duplicates += 1
+                        continue
+                    known.add(mention.external_id)
+                    key = (mention.conversation_id, mention.author.external_id)
+                    existing = open_cases.get(key)
+                    if existing is not None:
+                        self._add_follow_up(existing, mention, now=now)
+                        s.add(self._message(existing, mention, follow_up=True))
+                        follow_ups += 1
+                        continue
+                    case = self._new_case(mention, now=now)
+                    case.messages = [self._message(case, mention, follow_up=False)]
+                    s.add(case)
+                    open_cases[key] = case
+                    new_cases += 1
+            await repo.save_cursor(s, source=source_key, cursor=cursor, now=now)
+        return IngestResult(new_cases=new_cases, follow_ups=follow_ups, duplicates=duplicates)
+
+    def _new_case(self, mention: Mention, *, now: datetime) -> Case:
+        priority = self._rules.classify(mention)
+        author = mention.author
+        return Case(
+            network=mention.network,
+            external_id=mention.external_id,
+            conversation_id=mention.conversation_id,
+            author_id=author.external_id,
+            author_handle=author.handle,
+            author_name=author.name,
+            author_followers=author.followers,
+            author_verified=author.verified,
+            text=mention.text,
+            url=mention.url,
+            posted_at=mention.posted_at,
+            ingested_at=now,
+            last_customer_at=mention.posted_at,
+            priority=priority,
+            status=CaseStatus.OPEN,
+            message_count=1,
+            due_at=self._policy.due(mention.posted_at, urgent=priority == Priority.URGENT),
+            card_version=1,
+            nag_step=0,
+        )
+
+    def _add_follow_up(self, case: Case, mention: Mention, *, now: datetime) -> None:
+        case.message_count += 1
+        case.last_customer_at = max(case.last_customer_at, mention.posted_at)
+        if self._rules.classify(mention) == Priority.URGENT:
+            case.priority = Priority.URGENT
+        if case.status == CaseStatus.REPLIED:
+            # The customer spoke again: a next-response deadline starts from their new post.
+            case.status = CaseStatus.OPEN
+            case.due_at = self._policy.due(
+                mention.posted_at, urgent=case.priority == Priority.URGENT
+            )
+            case.nag_step = 0
+            case.breached_at = None
+        repo.mark_card_dirty(case, now=now)
+
+    @staticmethod
+    def _message(case: Case, mention: Mention, *, follow_up: bool) -> CaseMessage:
+        return CaseMessage(
+            case=case,
+            network=mention.network,
+            external_id=mention.external_id,
+            author_id=mention.author.external_id,
+            text=mention.text,
+            url=mention.url,
+            posted_at=mention.posted_at,
+            is_follow_up=follow_up,
+            thread_posted=not follow_up,
+        )

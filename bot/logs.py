@@ -1,0 +1,46 @@
+"""Logging set-up, with every configured secret redacted from every line, whatever logged it."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+
+# Token shapes are redacted even when they are not ours (a pasted token in an error body, say).
+_TOKEN_SHAPES = re.compile(r"\b(xox[abpors]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+)")
+REDACTED = "[redacted]"
+
+
+class RedactingFormatter(logging.Formatter):
+    """Format records, then replace every secret value and Slack-token shape with `[redacted]`."""
+
+    def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
+        super().__init__(fmt)
+        # Longest first, so a secret that contains another is replaced whole.
+        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the formatted record with secrets removed."""
+        text = super().format(record)
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return _TOKEN_SHAPES.sub(REDACTED, text)
+
+
+def configure_logging(level: str, secrets: Iterable[str], stream: object = None) -> None:
+    """Send all logs to stderr (or `stream`) at `level`, redacting `secrets`."""
+    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Libraries that narrate every step at INFO (each job run, each migration plugin) speak up
+    # only at DEBUG; their warnings and errors always show.
+    quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    for name in ("aiohttp.access", "apscheduler", "alembic.runtime.plugins"):
+        logging.getLogger(name).setLevel(quiet)

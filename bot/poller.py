@@ -1,0 +1,129 @@
+"""Polling a source: fetch what is new since the saved cursor, ingest it, and keep the loop alive
+through rate limits, outages and revoked credentials, telling the channel once when the source
+breaks and once when it recovers. One process polls a source at a time (a DB lease)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from bot.clock import Clock
+from bot.errors import NetworkAuthError, NetworkRateLimited, SourceError
+from bot.ingest import IngestService
+from bot.sources import Source
+from storage import repo
+from storage.engine import SessionFactory
+
+log = logging.getLogger(__name__)
+
+Notify = Callable[[str], Awaitable[object]]
+
+HEALTH_OK = "ok"
+HEALTH_AUTH = "auth_failed"
+HEALTH_DOWN = "unavailable"
+MAX_BACKOFF = 300.0
+
+
+class Poller:
+    """Runs one poll of one source per call to `run_once`."""
+
+    def __init__(
+        self,
+        *,
+        source: Source,
+        ingest: IngestService,
+        sessions: SessionFactory,
+        clock: Clock,
+        notify: Notify,
+        backfill: timedelta,
+        interval: timedelta,
+        holder: str,
+        on_new: Callable[[], None] = lambda: None,
+        auth_retry: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._source = source
+        self._ingest = ingest
+        self._sessions = sessions
+        self._clock = clock
+        self._notify = notify
+        self._backfill = backfill
+        self._interval = interval
+        self._holder = holder
+        self._on_new = on_new
+        self._auth_retry = auth_retry
+        self._backoff = 0.0
+        self._not_before = 0.0
+        self.key = source.network
+
+    async def run_once(self) -> None:
+        """Poll once, unless backing off or another replica holds the source."""
+        if time.monotonic() < self._not_before:
+            return
+        now = self._clock()
+        async with self._sessions() as s, s.begin():
+            if not await repo.acquire_lease(
+                s,
+                name=f"poll:{self.key}",
+                holder=self._holder,
+                now=now,
+                ttl=max(self._interval * 3, timedelta(seconds=60)),
+            ):
+                return
+            saved = await repo.get_cursor(s, source=self.key)
+        cursor = saved.cursor if saved else None
+        health = saved.health if saved else HEALTH_OK
+        try:
+            result = await self._source.fetch_since(cursor, not_before=now - self._backfill)
+        except NetworkRateLimited as exc:
+            wait = (exc.reset_at - self._clock()).total_seconds() if exc.reset_at else 60.0
+            self._wait(max(1.0, wait))
+            log.warning("%s is rate-limiting us; next poll in %.0fs", self.key, max(1.0, wait))
+            return
+        except NetworkAuthError as exc:
+            self._wait(self._auth_retry.total_seconds())
+            if await self._set_health(HEALTH_AUTH, exc.user_message):
+                await self._notify(
+                    f":warning: Carebot cannot read {self._label} mentions: "
+                    f"{exc.user_message} Check the credentials (run `carebot check`). "
+                    f"Retrying every {int(self._auth_retry.total_seconds() // 60) or 1} min."
+                )
+            log.error("%s rejected our credentials: %s", self.key, exc.user_message)
+            return
+        except SourceError as exc:
+            self._backoff = min(MAX_BACKOFF, max(self._interval.total_seconds(), self._backoff * 2))
+            self._wait(self._backoff)
+            await self._set_health(HEALTH_DOWN, exc.user_message)
+            log.warning("%s unavailable (%s); next poll in %.0fs", self.key, exc, self._backoff)
+            return
+        self._backoff = 0.0
+        stored = await self._ingest.ingest(
+            source_key=self.key, mentions=result.mentions, cursor=result.cursor
+        )
+        if (
+            health != HEALTH_OK
+            and await self._set_health(HEALTH_OK, None)
+            and health == HEALTH_AUTH
+        ):
+            await self._notify(
+                f":white_check_mark: Carebot is reading {self._label} mentions again."
+            )
+        if stored.new_cases or stored.follow_ups:
+            log.info(
+                "%s: %d new case(s), %d follow-up(s)", self.key, stored.new_cases, stored.follow_ups
+            )
+            self._on_new()
+
+    @property
+    def _label(self) -> str:
+        return "X" if self.key == "x" else self.key.title()
+
+    def _wait(self, seconds: float) -> None:
+        self._not_before = time.monotonic() + seconds
+
+    async def _set_health(self, health: str, detail: str | None) -> bool:
+        async with self._sessions() as s, s.begin():
+            return await repo.set_source_health(
+                s, source=self.key, health=health, detail=detail, now=self._clock()
+            )

@@ -1,0 +1,258 @@
+"""Repository functions: keyword-only, take the caller's session, flush when ids are needed and
+never commit (the service owns the unit of work)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case as sql_case
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    CardState,
+    Case,
+    CaseMessage,
+    CaseStatus,
+    Event,
+    Lease,
+    Priority,
+    SourceCursor,
+)
+
+
+def _insert(session: AsyncSession, model: type[Any]) -> Any:
+    # ON CONFLICT is dialect-specific in SQLAlchemy; both dialects we support have it.
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    return pg_insert(model) if dialect == "postgresql" else sqlite_insert(model)
+
+
+def _rowcount(result: object) -> int:
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
+# --- leases -------------------------------------------------------------------------------
+
+
+async def acquire_lease(
+    session: AsyncSession, *, name: str, holder: str, now: datetime, ttl: timedelta
+) -> bool:
+    """Take or renew the lease `name` for `holder`; return False if someone else holds it."""
+    renewed = await session.execute(
+        update(Lease)
+        .where(Lease.name == name, or_(Lease.holder == holder, Lease.expires_at < now))
+        .values(holder=holder, expires_at=now + ttl)
+    )
+    if _rowcount(renewed) == 1:
+        return True
+    created = await session.execute(
+        _insert(session, Lease)
+        .values(name=name, holder=holder, expires_at=now + ttl)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    return _rowcount(created) == 1
+
+
+async def release_lease(session: AsyncSession, *, name: str, holder: str) -> None:
+    """Give up the lease `name` if `holder` has it."""
+    await session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
+
+
+# --- source cursors -----------------------------------------------------------------------
+
+
+async def get_cursor(session: AsyncSession, *, source: str) -> SourceCursor | None:
+    """Return the saved cursor row for `source`, if any."""
+    return await session.get(SourceCursor, source)
+
+
+async def save_cursor(
+    session: AsyncSession, *, source: str, cursor: str | None, now: datetime
+) -> None:
+    """Store `cursor` for `source` (a None cursor keeps the one saved)."""
+    row = await session.get(SourceCursor, source)
+    if row is None:
+        session.add(SourceCursor(source=source, cursor=cursor, updated_at=now))
+    else:
+        if cursor is not None:
+            row.cursor = cursor
+        row.updated_at = now
+
+
+async def set_source_health(
+    session: AsyncSession, *, source: str, health: str, detail: str | None, now: datetime
+) -> bool:
+    """Move `source` to `health`; return True only for the caller that made the change."""
+    await save_cursor(session, source=source, cursor=None, now=now)
+    await session.flush()
+    result = await session.execute(
+        update(SourceCursor)
+        .where(SourceCursor.source == source, SourceCursor.health != health)
+        .values(health=health, health_detail=detail, health_since=now)
+    )
+    return _rowcount(result) == 1
+
+
+# --- ingest -------------------------------------------------------------------------------
+
+
+async def known_message_ids(
+    session: AsyncSession, *, network: str, external_ids: Sequence[str]
+) -> set[str]:
+    """Return which of `external_ids` are already stored."""
+    found: set[str] = set()
+    for chunk in _chunks(external_ids, 500):
+        rows = await session.scalars(
+            select(CaseMessage.external_id).where(
+                CaseMessage.network == network, CaseMessage.external_id.in_(chunk)
+            )
+        )
+        found.update(rows)
+    return found
+
+
+async def open_cases_for_conversations(
+    session: AsyncSession, *, network: str, conversation_ids: Sequence[str]
+) -> dict[tuple[str, str], Case]:
+    """Return not-resolved cases keyed by (conversation id, author id)."""
+    cases: dict[tuple[str, str], Case] = {}
+    for chunk in _chunks(sorted(set(conversation_ids)), 500):
+        rows = await session.scalars(
+            select(Case)
+            .where(
+                Case.network == network,
+                Case.conversation_id.in_(chunk),
+                Case.status != CaseStatus.RESOLVED,
+            )
+            .order_by(Case.id)
+        )
+        for case in rows:
+            cases[(case.conversation_id, case.author_id)] = case
+    return cases
+
+
+def mark_card_dirty(case: Case, *, now: datetime) -> None:
+    """Record that the card no longer shows the row (the sync job will chat.update it)."""
+    case.card_version += 1
+    case.card_dirty_at = now
+
+
+def add_event(
+    session: AsyncSession,
+    *,
+    case_id: int | None,
+    actor: str,
+    kind: str,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append an event to the log."""
+    session.add(Event(case_id=case_id, actor=actor, kind=kind, at=at, detail=detail or {}))
+
+
+# --- delivery -----------------------------------------------------------------------------
+
+
+async def cases_needing_cards(session: AsyncSession, *, limit: int) -> Sequence[Case]:
+    """Return cases without a posted card: urgent first, then oldest first."""
+    urgent_first = sql_case((Case.priority == Priority.URGENT, 0), else_=1)
+    rows = await session.scalars(
+        select(Case)
+        .where(Case.card_state.in_([CardState.PENDING, CardState.POSTING]))
+        .order_by(urgent_first, Case.posted_at, Case.id)
+        .limit(limit)
+    )
+    return rows.all()
+
+
+async def mark_cards_posting(
+    session: AsyncSession, *, case_ids: Iterable[int], channel: str, now: datetime
+) -> None:
+    """Record that a post of these cards is about to be attempted."""
+    await session.execute(
+        update(Case)
+        .where(Case.id.in_(list(case_ids)), Case.card_state != CardState.POSTED)
+        .values(card_state=CardState.POSTING, card_attempted_at=now, slack_channel=channel)
+    )
+
+
+async def record_card_posted(
+    session: AsyncSession, *, case_id: int, channel: str, ts: str, version: int
+) -> None:
+    """Record the card's message ts; the card now shows `version` unless the row moved on."""
+    await session.execute(
+        update(Case)
+        .where(Case.id == case_id)
+        .values(card_state=CardState.POSTED, slack_channel=channel, card_ts=ts)
+    )
+    await clear_card_dirty(session, case_id=case_id, version=version)
+
+
+async def record_card_not_posted(session: AsyncSession, *, case_ids: Iterable[int]) -> None:
+    """Return cards to the queue after a failure that certainly posted nothing (e.g. a 429)."""
+    await session.execute(
+        update(Case)
+        .where(Case.id.in_(list(case_ids)), Case.card_state == CardState.POSTING)
+        .values(card_state=CardState.PENDING)
+    )
+
+
+async def clear_card_dirty(session: AsyncSession, *, case_id: int, version: int) -> None:
+    """Mark the card in sync, unless the case changed again since `version` was rendered."""
+    await session.execute(
+        update(Case)
+        .where(Case.id == case_id, Case.card_version == version)
+        .values(card_dirty_at=None)
+    )
+
+
+async def touch_card(session: AsyncSession, *, case_id: int, now: datetime) -> None:
+    """Ask for the card to be redrawn (its Slack copy may be older than the row)."""
+    await session.execute(
+        update(Case)
+        .where(Case.id == case_id)
+        .values(card_version=Case.card_version + 1, card_dirty_at=now)
+    )
+
+
+async def dirty_cards(session: AsyncSession, *, limit: int) -> Sequence[Case]:
+    """Return posted cards that no longer show their row."""
+    rows = await session.scalars(
+        select(Case)
+        .where(Case.card_dirty_at.is_not(None), Case.card_state == CardState.POSTED)
+        .order_by(Case.card_dirty_at)
+        .limit(limit)
+    )
+    return rows.all()
+
+
+async def follow_ups_to_post(
+    session: AsyncSession, *, limit: int
+) -> Sequence[tuple[CaseMessage, Case]]:
+    """Return follow-up messages not yet echoed in their posted card's thread."""
+    rows = await session.execute(
+        select(CaseMessage, Case)
+        .join(Case, Case.id == CaseMessage.case_id)
+        .where(CaseMessage.thread_posted.is_(False), Case.card_state == CardState.POSTED)
+        .order_by(CaseMessage.id)
+        .limit(limit)
+    )
+    return [(message, case) for message, case in rows]
+
+
+async def mark_follow_up_posted(session: AsyncSession, *, message_id: int) -> None:
+    """Record that a follow-up is in the card's thread."""
+    await session.execute(
+        update(CaseMessage).where(CaseMessage.id == message_id).values(thread_posted=True)
+    )
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
