@@ -3,7 +3,11 @@ services map them to ephemeral messages, modal errors or channel alerts."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from datetime import datetime
+
+log = logging.getLogger("carebot.errors")
 
 
 class CarebotError(Exception):
@@ -12,6 +16,18 @@ class CarebotError(Exception):
     def __init__(self, user_message: str) -> None:
         super().__init__(user_message)
         self.user_message = user_message
+
+
+class UnexpectedError(CarebotError):
+    """An error nobody planned for, shown to the user with a reference to find it in the logs."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.reference = uuid.uuid4().hex[:8]
+        super().__init__(
+            f"Sorry, something went wrong on our side (reference {self.reference}). "
+            "Nothing was lost; please try again."
+        )
+        log.error("unexpected error (reference %s)", self.reference, exc_info=error)
 
 
 class ConfigError(CarebotError):
@@ -61,3 +77,37 @@ class ReplyEmpty(CarebotError):
 
     def __init__(self) -> None:
         super().__init__("The reply is empty.")
+
+
+class CaseNotFound(CarebotError):
+    """The case behind a button or modal no longer exists."""
+
+    def __init__(self, case_id: int) -> None:
+        super().__init__("That case no longer exists.")
+        self.case_id = case_id
+
+
+class AlreadyClaimed(CarebotError):
+    """Someone else owns the case."""
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(f"<@{owner}> already owns this case.")
+        self.owner = owner
+
+
+class NotAllowed(CarebotError):
+    """The user may not do this (not an agent, not the owner, not a lead)."""
+
+
+class CaseClosed(CarebotError):
+    """The case is resolved; reopen it first."""
+
+    def __init__(self) -> None:
+        super().__init__("This case is resolved. Reopen it first if it needs more work.")
+
+
+class ReplyInFlight(CarebotError):
+    """The same reply is being sent right now (a double submit)."""
+
+    def __init__(self) -> None:
+        super().__init__("This reply is already being sent.")

@@ -121,9 +121,15 @@ class SlackSimulator:
         action_id: str,
         sign: bool = True,
         secret: str | None = None,
+        seen: StoredMessage | None = None,
     ) -> SimResponse:
-        """Press the button `action_id` on the current message at (channel, ts)."""
-        message = self.fake.message(channel, ts)
+        """Press the button `action_id` on the message at (channel, ts).
+
+        By default the button is found on the message as it is now; pass `seen`, an earlier copy,
+        to press a button on a card that changed since this user's client drew it (two people
+        pressing Claim at nearly the same time).
+        """
+        message = seen or self.fake.message(channel, ts)
         block_id, button = _find_button(message, action_id)
         action: JSON = {
             "action_id": action_id,

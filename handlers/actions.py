@@ -1,0 +1,78 @@
+"""Card buttons: Claim, Release, Reply, Resolve, Reopen. Each acks first, calls one service and
+shows the result (card redraw and thread line, or a modal). Refusals are domain errors that the
+global error handler turns into an ephemeral message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import Deps
+from bot.blocks.ids import ActionId
+from bot.blocks.modals import reply_modal, resolve_modal
+from bot.cards import publish_change
+from handlers.errors import guarded
+from handlers.parsing import case_id_of, user_of
+
+
+async def on_claim(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], deps: Deps) -> None:
+    """Claim the case for whoever pressed the button."""
+    await ack()
+    change = await deps.ownership.claim(case_id=case_id_of(action), user=user_of(body))
+    await publish_change(deps.delivery, change.case, change.line)
+
+
+async def on_release(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], deps: Deps
+) -> None:
+    """Return the case to the queue."""
+    await ack()
+    change = await deps.ownership.release(case_id=case_id_of(action), user=user_of(body))
+    await publish_change(deps.delivery, change.case, change.line)
+
+
+async def on_reopen(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], deps: Deps
+) -> None:
+    """Reopen a resolved case."""
+    await ack()
+    change = await deps.ownership.reopen(case_id=case_id_of(action), user=user_of(body))
+    await publish_change(deps.delivery, change.case, change.line)
+
+
+async def on_reply(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    deps: Deps,
+) -> None:
+    """Open the Reply modal (the trigger id lives 3 s, so views.open is the only Slack call)."""
+    await ack()
+    case = await deps.replies.check_can_reply(case_id=case_id_of(action), user=user_of(body))
+    view = reply_modal(case, reply_limit=deps.replies.reply_limit)
+    await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+async def on_resolve(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    deps: Deps,
+) -> None:
+    """Open the Resolve modal (reason and note are optional)."""
+    await ack()
+    case = await deps.ownership.check_can_resolve(case_id=case_id_of(action), user=user_of(body))
+    await client.views_open(trigger_id=body["trigger_id"], view=resolve_modal(case))
+
+
+def register(app: AsyncApp) -> None:
+    """Register the card buttons."""
+    app.action(ActionId.CLAIM)(guarded(on_claim))
+    app.action(ActionId.RELEASE)(guarded(on_release))
+    app.action(ActionId.REOPEN)(guarded(on_reopen))
+    app.action(ActionId.REPLY)(guarded(on_reply))
+    app.action(ActionId.RESOLVE)(guarded(on_resolve))
