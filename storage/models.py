@@ -1,9 +1,10 @@
 """The schema as typed SQLAlchemy 2 models: cases, their messages, replies, the event log, source
-cursors and leases. Relationships never lazy-load (`lazy="raise"`); load them explicitly."""
+cursors, leases and the daily digest's once-per-day record. Relationships never lazy-load
+(`lazy="raise"`); load them explicitly."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -11,6 +12,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -87,6 +89,8 @@ class Case(Base):
         Index("ix_cases_ingested_at", "ingested_at"),
         Index("ix_cases_card_dirty", "card_dirty_at"),
         Index("ix_cases_posted_at", "posted_at"),
+        # The digest's oldest open cases: open rows in post order without scanning closed ones.
+        Index("ix_cases_status_posted", "status", "posted_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -217,3 +221,16 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
+
+
+class DigestRun(Base):
+    """One row per day whose daily digest was claimed: how it is posted once across replicas."""
+
+    __tablename__ = "digest_runs"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime]
+    posted_at: Mapped[datetime | None]
+    channel: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))

@@ -1,0 +1,288 @@
+"""The `/care` answers as Block Kit: the digest (with a Unicode bar chart of volume per hour or
+day), the queue and "mine" lists of open cases, and the usage text. Pure functions of their
+inputs; user ids and social text are escaped, lists are cut at Slack's limits with a count of
+the rest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.blocks.card import network_label
+from bot.blocks.ids import ActionId
+from bot.blocks.text import escape_mrkdwn, link, slack_date, truncate, user_mention
+from bot.clock import ensure_utc
+from bot.digest import AgentFigures, Bucket, CaseList, Digest
+from bot.durations import format_duration
+from storage.digest import OpenCaseRow
+from storage.models import Priority
+
+Message = tuple[str, list[dict[str, Any]]]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+BAR_WIDTH = 20
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+AGENTS_SHOWN = 15
+EXCERPT = 80
+SECTION_LIMIT = 3000
+# A message holds 50 blocks: the list keeps room for its heading and the "and N more" line.
+MAX_LIST_BLOCKS = 45
+USAGE = (
+    "*Carebot* `/care` commands:\n"
+    "• `/care digest [today|24h|7d|30d]`: how the team is doing (leads; default 24h)\n"
+    "• `/care queue`: open cases, unclaimed first, then by deadline\n"
+    "• `/care mine`: your open cases, by deadline\n"
+    "• `/care help`: this message"
+)
+
+
+def care_usage(problem: str | None = None) -> str:
+    """Return the usage text, after the problem with what was typed when there is one."""
+    if problem is None:
+        return USAGE
+    return f":warning: {escape_mrkdwn(problem)}\n\n{USAGE}"
+
+
+def share_value(digest: Digest) -> str:
+    """Return the Share button's value: the period and the instant its window is pinned to."""
+    # Microseconds since the epoch, exactly: a window cut at the second would lose the cases
+    # received in the fraction of a second before the digest was drawn.
+    return f"{digest.period}@{(digest.window.end - EPOCH) // timedelta(microseconds=1)}"
+
+
+def bar(count: int, top: int, width: int = BAR_WIDTH) -> str:
+    """Return a bar of eighth-blocks, `width` characters for `top`, at least a sliver if > 0."""
+    if count <= 0 or top <= 0:
+        return ""
+    eighths = max(1, round(count * width * 8 / top))
+    full, rest = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[rest] if rest else "")
+
+
+def bar_chart(labels: list[str], counts: list[int]) -> str:
+    """Return one line per bucket: label, bar, count, aligned for a code block."""
+    top = max(counts, default=0)
+    wide = max((len(label) for label in labels), default=0)
+    lines = [
+        f"{label:>{wide}} {bar(count, top):<{BAR_WIDTH}} {count}"
+        for label, count in zip(labels, counts, strict=True)
+    ]
+    return "\n".join(lines)
+
+
+def _who(user: str | None) -> str:
+    if not user:
+        return "_unclaimed_"
+    try:
+        return user_mention(user)
+    except ValueError:
+        return escape_mrkdwn(user)
+
+
+def _duration(value: timedelta | None) -> str:
+    return format_duration(value) if value is not None else "n/a"
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "n/a"
+
+
+def card_url(row: OpenCaseRow) -> str | None:
+    """Return a link to the case's card (Slack redirects it to the workspace), if posted."""
+    if row.slack_channel and row.card_ts:
+        return f"https://slack.com/archives/{row.slack_channel}/p{row.card_ts.replace('.', '')}"
+    return None
+
+
+def case_line(row: OpenCaseRow, *, now: datetime, show_owner: bool = True) -> str:
+    """Return one list line: who wrote what, the deadline and owner, and a link to the card."""
+    network = network_label(row.network)
+    excerpt = escape_mrkdwn(truncate(" ".join(row.text.split()), EXCERPT))
+    url = card_url(row)
+    target = link(url, "card") if url else link(row.url, f"view on {network}")
+    urgent = ":rotating_light: " if row.priority == Priority.URGENT else ""
+    if row.due_at is None:
+        deadline = "no deadline"
+    else:
+        late = " *overdue*" if ensure_utc(row.due_at) <= ensure_utc(now) else ""
+        deadline = f"due {slack_date(row.due_at)}{late}"
+    owner = f" · {_who(row.owner)}" if show_owner else ""
+    return (
+        f"{urgent}*@{escape_mrkdwn(row.author_handle)}* on {network}: {excerpt or '_(no text)_'}\n"
+        f"{deadline}{owner} · {target}"
+    )
+
+
+def _window_text(digest: Digest) -> str:
+    window = digest.window
+    start = window.start.astimezone(window.zone)
+    end = window.end.astimezone(window.zone)
+    return (
+        f"{start:%a %d %b %H:%M} to {end:%a %d %b %H:%M} ({window.zone.key}), "
+        "for the mentions received in that time"
+    )
+
+
+def _received(digest: Digest) -> str:
+    networks = " · ".join(
+        f"{escape_mrkdwn(network_label(name))} {count}"
+        for name, count in sorted(digest.by_network.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    urgent = digest.by_priority.get(Priority.URGENT, 0)
+    normal = digest.by_priority.get(Priority.NORMAL, 0)
+    detail = f"\n{networks}\nurgent {urgent} · normal {normal}" if digest.received else ""
+    return f"*Received*\n{digest.received}{detail}"
+
+
+def _sla(digest: Digest) -> str:
+    if not digest.sla_due:
+        return "*SLA attainment*\nno responses owed yet"
+    breaches = digest.breaches
+    noun = "breach" if breaches == 1 else "breaches"
+    return (
+        f"*SLA attainment*\n{_percent(digest.sla_met, digest.sla_due)} "
+        f"({digest.sla_met} of {digest.sla_due} in time)\n{breaches} {noun}"
+    )
+
+
+def _agent_line(agent: AgentFigures) -> str:
+    return (
+        f"{_who(agent.user)}: claimed {agent.claimed} · replied {agent.replied} · "
+        f"median {_duration(agent.median_response)}"
+    )
+
+
+def digest_text(digest: Digest) -> str:
+    """Return the notification text of a digest (what screen readers and previews show)."""
+    return (
+        f"Care digest, {digest.period.heading.lower()}: {digest.received} received, "
+        f"{digest.replied} replied, {digest.still_open} still open, SLA "
+        f"{_percent(digest.sla_met, digest.sla_due)}"
+    )
+
+
+def digest_blocks(
+    digest: Digest, *, shareable: bool = False, shared_by: str | None = None
+) -> list[dict[str, Any]]:
+    """Render a digest; `shareable` adds the Share button, `shared_by` credits who shared it."""
+    out_of_hours = "n/a (open 24/7)" if digest.out_of_hours is None else str(digest.out_of_hours)
+    blocks: list[Block] = [
+        HeaderBlock(text=f"Care digest: {digest.period.heading}"),
+        ContextBlock(elements=[MarkdownTextObject(text=_window_text(digest))]),
+        SectionBlock(
+            fields=[
+                MarkdownTextObject(text=_received(digest)),
+                MarkdownTextObject(text=f"*Replied*\n{digest.replied}"),
+                MarkdownTextObject(
+                    text=f"*Resolved without reply*\n{digest.resolved_without_reply}"
+                ),
+                MarkdownTextObject(text=f"*Still open*\n{digest.still_open}"),
+                MarkdownTextObject(
+                    text="*Time to first response*\n"
+                    f"median {_duration(digest.median_response)} · "
+                    f"90th percentile {_duration(digest.p90_response)}"
+                ),
+                MarkdownTextObject(text=_sla(digest)),
+                MarkdownTextObject(text=f"*Answered out of business hours*\n{out_of_hours}"),
+            ]
+        ),
+    ]
+    if digest.agents:
+        shown = [_agent_line(a) for a in digest.agents[:AGENTS_SHOWN]]
+        more = len(digest.agents) - len(shown)
+        if more:
+            shown.append(f"_and {more} more_")
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=_fit("*By agent*\n" + "\n".join(shown))))
+        )
+    if digest.oldest_open:
+        lines = [case_line(row, now=digest.now) for row in digest.oldest_open]
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=_fit("*Oldest open cases*\n" + "\n".join(lines)))
+            )
+        )
+    per = "hour" if digest.window.bucket == Bucket.HOUR else "day"
+    chart = bar_chart(digest.window.labels(), digest.volume)
+    blocks.append(
+        SectionBlock(text=MarkdownTextObject(text=_fit(f"*Mentions per {per}*\n```\n{chart}\n```")))
+    )
+    if shareable:
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text="Share to channel",
+                        action_id=ActionId.SHARE_DIGEST,
+                        value=share_value(digest),
+                    )
+                ]
+            )
+        )
+    if shared_by is not None:
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=f"Shared by {_who(shared_by)}")])
+        )
+    return [block.to_dict() for block in blocks]
+
+
+def digest_message(
+    digest: Digest, *, shareable: bool = False, shared_by: str | None = None
+) -> Message:
+    """Return (text, blocks) for a digest."""
+    return digest_text(digest), digest_blocks(digest, shareable=shareable, shared_by=shared_by)
+
+
+def _fit(text: str) -> str:
+    # A section's text holds 3,000 characters; a code block cut short is still readable.
+    return text if len(text) <= SECTION_LIMIT else truncate(text, SECTION_LIMIT)
+
+
+def case_list_message(
+    title: str, cases: CaseList, *, empty: str, show_owner: bool = True
+) -> Message:
+    """Return (text, blocks) listing open cases, one section each, with a count of the rest."""
+    shown = cases.cases[:MAX_LIST_BLOCKS]
+    rest = cases.total - len(shown)
+    text = f"{title}: {cases.total} open"
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=f"*{escape_mrkdwn(title)}* ({cases.total})"))
+    ]
+    if not shown:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=empty)))
+    blocks.extend(
+        SectionBlock(
+            text=MarkdownTextObject(text=case_line(row, now=cases.now, show_owner=show_owner))
+        )
+        for row in shown
+    )
+    if rest > 0:
+        noun = "case" if rest == 1 else "cases"
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=f"…and {rest} more open {noun}.")])
+        )
+    blocks.insert(1, DividerBlock())
+    return text, [block.to_dict() for block in blocks]
+
+
+def queue_message(cases: CaseList) -> Message:
+    """Return the `/care queue` answer."""
+    return case_list_message("Open cases, unclaimed first", cases, empty="Nothing waiting. :tada:")
+
+
+def mine_message(cases: CaseList) -> Message:
+    """Return the `/care mine` answer."""
+    return case_list_message(
+        "Your open cases", cases, empty="You have no open cases.", show_owner=False
+    )
