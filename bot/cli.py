@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.errors import ConfigError
-from bot.logs import configure_logging
+from bot.logs import configure_logging, redact
 from bot.settings import Settings, load_settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -38,8 +38,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     args = parser().parse_args(argv)
+    secrets: list[str] = []
     try:
         settings = load_settings()
+        secrets = settings.secrets()
         configure_logging(settings.log_level, settings.secrets())
         if args.command == "run":
             settings.require_for_run(http=args.http)
@@ -67,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         # The last line of defence for a CLI: say what failed in one line, keep the traceback.
         log.debug("fatal error", exc_info=exc)
-        print(f"carebot: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(redact(f"carebot: {type(exc).__name__}: {exc}", secrets), file=sys.stderr)
         return EXIT_FAILURE
 
 

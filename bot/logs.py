@@ -12,20 +12,24 @@ _TOKEN_SHAPES = re.compile(r"\b(xox[abpors]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+)")
 REDACTED = "[redacted]"
 
 
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Return `text` with every secret value and Slack-token shape replaced by `[redacted]`."""
+    # Longest first, so a secret that contains another is replaced whole.
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return _TOKEN_SHAPES.sub(REDACTED, text)
+
+
 class RedactingFormatter(logging.Formatter):
     """Format records, then replace every secret value and Slack-token shape with `[redacted]`."""
 
     def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
         super().__init__(fmt)
-        # Longest first, so a secret that contains another is replaced whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self._secrets = list(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the formatted record with secrets removed."""
-        text = super().format(record)
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return _TOKEN_SHAPES.sub(REDACTED, text)
+        return redact(super().format(record), self._secrets)
 
 
 def configure_logging(level: str, secrets: Iterable[str], stream: object = None) -> None:
