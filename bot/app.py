@@ -15,7 +15,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import AccessPolicy
 from bot.clock import Clock
+from bot.delivery import DeliveryService
+from bot.digest import DigestService
+from bot.ownership import OwnershipService
+from bot.replies import ReplyService
 from bot.settings import Settings
 from bot.sources import Source
 from storage.engine import SessionFactory
@@ -32,6 +37,11 @@ class Deps:
     slack: AsyncWebClient
     source: Source | None
     clock: Clock
+    access: AccessPolicy
+    delivery: DeliveryService
+    ownership: OwnershipService
+    replies: ReplyService
+    digest: DigestService
 
 
 def build_slack_client(

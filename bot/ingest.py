@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.clock import Clock
-from bot.sla import ResponsePolicy
+from bot.sla import ResponsePolicy, start_deadline
 from bot.sources import Mention
 from storage import repo
 from storage.engine import SessionFactory
@@ -102,6 +102,9 @@ class IngestService:
     def _new_case(self, mention: Mention, *, now: datetime) -> Case:
         priority = self._rules.classify(mention)
         author = mention.author
+        deadline = start_deadline(
+            self._policy, start=mention.posted_at, urgent=priority == Priority.URGENT
+        )
         return Case(
             network=mention.network,
             external_id=mention.external_id,
@@ -119,9 +122,10 @@ class IngestService:
             priority=priority,
             status=CaseStatus.OPEN,
             message_count=1,
-            due_at=self._policy.due(mention.posted_at, urgent=priority == Priority.URGENT),
+            due_at=deadline.due_at,
             card_version=1,
             nag_step=0,
+            next_nag_at=deadline.first_nag_at,
         )
 
     def _add_follow_up(self, case: Case, mention: Mention, *, now: datetime) -> None:
@@ -132,10 +136,12 @@ class IngestService:
         if case.status == CaseStatus.REPLIED:
             # The customer spoke again: a next-response deadline starts from their new post.
             case.status = CaseStatus.OPEN
-            case.due_at = self._policy.due(
-                mention.posted_at, urgent=case.priority == Priority.URGENT
+            deadline = start_deadline(
+                self._policy, start=mention.posted_at, urgent=case.priority == Priority.URGENT
             )
+            case.due_at = deadline.due_at
             case.nag_step = 0
+            case.next_nag_at = deadline.first_nag_at
             case.breached_at = None
         repo.mark_card_dirty(case, now=now)
 

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import ClientSession, web
@@ -15,23 +15,42 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.access import AccessPolicy
 from bot.app import Deps, build_app, build_slack_client
+from bot.blocks.digest import digest_message
 from bot.clock import Clock, utc_now
 from bot.delivery import DeliveryService, process_id
+from bot.digest import DAILY_CHECK, DAILY_JOB, DailyDigest, DigestService, slack_poster
 from bot.ingest import IngestService, PriorityRules
+from bot.nags import SlaChecker
+from bot.ownership import OwnershipService
 from bot.pacing import ChannelPacer
 from bot.poller import Poller
+from bot.replies import ReplyService
 from bot.scheduler import Scheduler
 from bot.settings import Settings
-from bot.sla import ResponsePolicy
+from bot.sla import ResponsePolicy, start_deadline
 from bot.sources import Source
 from storage.engine import create_engine, session_factory
 from storage.migrate import current_revision, upgrade
+from storage.models import Case, Priority
 
 log = logging.getLogger(__name__)
 
 DELIVERY_JOB = "deliver"
 DELIVERY_TICK = timedelta(seconds=1)
+SLA_JOB = "sla"
+
+
+def response_policy(settings: Settings) -> ResponsePolicy:
+    """Return the response targets and calendar the settings describe."""
+    return ResponsePolicy(
+        normal=settings.sla_first_response,
+        urgent=settings.sla_urgent,
+        hours=settings.business_hours,
+        zone=settings.zone,
+        holidays=frozenset(settings.holidays),
+    )
 
 
 def build_source(settings: Settings) -> Source | None:
@@ -71,6 +90,8 @@ class Runtime:
         self.engine: AsyncEngine | None = None
         self.delivery: DeliveryService | None = None
         self.pacing_per_second = pacing_per_second
+        self.holder = process_id()
+        self.policy: ResponsePolicy | None = None
         self._http: ClientSession | None = None
         self.deps: Deps | None = None
         self.app: AsyncApp | None = None
@@ -88,43 +109,84 @@ class Runtime:
         if source is not None:
             await source.start()
         self._http = ClientSession()
-        self.deps = Deps(
-            settings=self.settings,
-            sessions=session_factory(self.engine),
-            slack=build_slack_client(self.settings, session=self._http),
-            source=source,
-            clock=self.clock,
-        )
+        self.deps = self._build_deps(source)
         self.app = build_app(self.settings, self.deps)
         self._schedule_jobs(self.deps)
         self.scheduler.start()
         self.ready = True
         log.info("carebot is ready (jobs: %s)", ", ".join(self.scheduler.job_ids()) or "none")
 
-    def _schedule_jobs(self, deps: Deps) -> None:
+    def _build_deps(self, source: Source | None) -> Deps:
         settings = self.settings
-        assert settings.channel is not None
+        assert self.engine is not None
         assert self._http is not None
-        holder = process_id()
+        assert settings.channel is not None
+        sessions = session_factory(self.engine)
+        slack = build_slack_client(settings, session=self._http)
+        self.policy = response_policy(settings)
         self.delivery = DeliveryService(
-            sessions=deps.sessions,
+            sessions=sessions,
             slack=build_slack_client(settings, retries=False, session=self._http),
             channel=settings.channel,
             clock=self.clock,
             pacer=ChannelPacer(per_second=self.pacing_per_second, burst=3),
-            holder=holder,
+            holder=self.holder,
         )
+        access = AccessPolicy(slack=slack, agents=settings.agents, leads=settings.leads)
+        return Deps(
+            settings=settings,
+            sessions=sessions,
+            slack=slack,
+            source=source,
+            clock=self.clock,
+            access=access,
+            delivery=self.delivery,
+            ownership=OwnershipService(
+                sessions=sessions, clock=self.clock, access=access, reschedule=self._reschedule
+            ),
+            replies=ReplyService(sessions=sessions, clock=self.clock, access=access, source=source),
+            digest=DigestService(
+                sessions=sessions, clock=self.clock, access=access, policy=self.policy
+            ),
+        )
+
+    def _reschedule(self, case: Case, now: datetime) -> tuple[datetime, datetime | None]:
+        assert self.policy is not None
+        deadline = start_deadline(self.policy, start=now, urgent=case.priority == Priority.URGENT)
+        return deadline.due_at, deadline.first_nag_at
+
+    def _schedule_jobs(self, deps: Deps) -> None:
+        settings = self.settings
+        assert self.delivery is not None
+        assert self.policy is not None
+        holder = self.holder
+        policy = self.policy
         self.scheduler.every(DELIVERY_JOB, DELIVERY_TICK, self.delivery.run_once)
+        sla = SlaChecker(
+            sessions=deps.sessions,
+            clock=self.clock,
+            policy=policy,
+            notifier=self.delivery,
+            leads=settings.leads,
+        )
+        self.scheduler.every(SLA_JOB, settings.sla_check_interval, sla.run_once)
+        if settings.digest_at is not None:
+            daily = DailyDigest(
+                sessions=deps.sessions,
+                clock=self.clock,
+                service=deps.digest,
+                at=settings.digest_at,
+                channel=settings.digest_channel or deps.delivery.channel,
+                post=slack_poster(deps.slack),
+                render=digest_message,
+                holder=holder,
+            )
+            # Checked every minute rather than fired once, so a restart or a replica that was
+            # down at the hour still posts the day's digest (the database keeps it to one).
+            self.scheduler.every(DAILY_JOB, DAILY_CHECK, daily.run_once)
         if deps.source is None:
             log.warning("no X credentials: Carebot will not read mentions (see README)")
             return
-        policy = ResponsePolicy(
-            normal=settings.sla_first_response,
-            urgent=settings.sla_urgent,
-            hours=settings.business_hours,
-            zone=settings.zone,
-            holidays=frozenset(settings.holidays),
-        )
         rules = PriorityRules(
             urgent_words=settings.urgent_words, urgent_followers=settings.urgent_followers
         )
@@ -188,11 +250,12 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None
         loop.add_signal_handler(sig, stop.set)
 
     runtime = Runtime(settings)
-    await runtime.start()
-    assert runtime.app is not None
     runner: web.AppRunner | None = None
     socket_handler: AsyncSocketModeHandler | None = None
     try:
+        # Inside the try: a start that fails half-way still closes what it opened.
+        await runtime.start()
+        assert runtime.app is not None
         if http:
             runner = web.AppRunner(health_app(runtime), handle_signals=False)
             await runner.setup()

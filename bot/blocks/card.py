@@ -82,17 +82,24 @@ def deadline_state(
     if case.due_at is None:
         return DeadlineState.NONE
     due_at = ensure_utc(case.due_at)
-    if case.first_response_at is not None:
-        met = ensure_utc(case.first_response_at) <= due_at
-        return DeadlineState.MET if met else DeadlineState.MISSED
     if case.status != CaseStatus.OPEN:
-        # Closed without a reply (spam, handled elsewhere): no response was owed.
-        return DeadlineState.NONE
+        if case.first_response_at is None:
+            # Closed without a reply (spam, handled elsewhere): no response was owed.
+            return DeadlineState.NONE
+        # A breach recorded by the nag ladder also counts when a later deadline replaced due_at.
+        met = case.breached_at is None and ensure_utc(case.first_response_at) <= due_at
+        return DeadlineState.MET if met else DeadlineState.MISSED
+    # Open means a response is owed, also when a follow-up reopened a replied case: the card
+    # shows the state of that next-response deadline, not whether the first one was met.
     moment = ensure_utc(now)
     if moment >= due_at or case.breached_at is not None:
         return DeadlineState.OVERDUE
     if due_soon_after is None:
-        due_soon_after = due_at - (due_at - ensure_utc(case.posted_at)) * DUE_SOON_FRACTION
+        if (case.nag_step or 0) >= 1:
+            # The ladder's warning is out (timed in business hours): the card agrees with it.
+            return DeadlineState.DUE_SOON
+        started = case.posted_at if case.first_response_at is None else case.last_customer_at
+        due_soon_after = due_at - (due_at - ensure_utc(started)) * DUE_SOON_FRACTION
     if moment >= ensure_utc(due_soon_after):
         return DeadlineState.DUE_SOON
     return DeadlineState.ON_TRACK

@@ -20,6 +20,11 @@ from bot.settings import Settings
 CHANNEL = "C0CARE"
 SIGNING_SECRET = "sandbox-signing-secret"
 BOT_TOKEN = "xoxb-sandbox"
+X_BEARER_TOKEN = "sandbox-bearer"
+X_API_KEY = "sandbox-key"
+X_API_SECRET = "sandbox-key-secret"
+X_ACCESS_TOKEN = "sandbox-access"
+X_ACCESS_TOKEN_SECRET = "sandbox-access-secret"
 
 
 @dataclass(slots=True)
@@ -29,20 +34,23 @@ class Sandbox:
     slack: FakeSlack
     x: FakeX
     channel: str = CHANNEL
+    # FakeX checks only that an OAuth signature is present, so it never learns these two.
+    x_api_secret: str = X_API_SECRET
+    x_access_token_secret: str = X_ACCESS_TOKEN_SECRET
 
     def environment(self, database_url: str, **extra: str) -> dict[str, str]:
         """Return the environment variables for a bot (or another client) using this sandbox."""
         env = {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": self.slack.bot_token,
+            "SLACK_SIGNING_SECRET": self.slack.signing_secret,
             "CAREBOT_CHANNEL": self.channel,
             "CAREBOT_SLACK_API_URL": self.slack.api_url,
             "CAREBOT_X_API_URL": self.x.api_url,
             "X_BEARER_TOKEN": self.x.bearer_token,
             "X_API_KEY": self.x.api_key,
-            "X_API_SECRET": "sandbox-key-secret",
+            "X_API_SECRET": self.x_api_secret,
             "X_ACCESS_TOKEN": self.x.access_token,
-            "X_ACCESS_TOKEN_SECRET": "sandbox-access-secret",
+            "X_ACCESS_TOKEN_SECRET": self.x_access_token_secret,
             "DATABASE_URL": database_url,
         }
         env.update(extra)
@@ -56,15 +64,35 @@ class Sandbox:
 
 
 @asynccontextmanager
-async def sandbox(*, channel: str = CHANNEL) -> AsyncIterator[Sandbox]:
-    """Start fake Slack and fake X on free loopback ports; stop them on exit."""
-    slack = FakeSlack(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET)
+async def sandbox(
+    *,
+    channel: str = CHANNEL,
+    bot_token: str = BOT_TOKEN,
+    signing_secret: str = SIGNING_SECRET,
+    x_bearer_token: str = X_BEARER_TOKEN,
+    x_api_key: str = X_API_KEY,
+    x_api_secret: str = X_API_SECRET,
+    x_access_token: str = X_ACCESS_TOKEN,
+    x_access_token_secret: str = X_ACCESS_TOKEN_SECRET,
+) -> AsyncIterator[Sandbox]:
+    """Start fake Slack and fake X on free loopback ports; stop them on exit.
+
+    The credentials default to fixed sandbox values; tests pass distinctive ones to prove that a
+    secret never reaches the logs.
+    """
+    slack = FakeSlack(bot_token=bot_token, signing_secret=signing_secret)
     slack.add_channel(channel, name="social-care")
-    x = FakeX()
+    x = FakeX(bearer_token=x_bearer_token, api_key=x_api_key, access_token=x_access_token)
     await slack.start()
     await x.start()
     try:
-        yield Sandbox(slack=slack, x=x, channel=channel)
+        yield Sandbox(
+            slack=slack,
+            x=x,
+            channel=channel,
+            x_api_secret=x_api_secret,
+            x_access_token_secret=x_access_token_secret,
+        )
     finally:
         await x.stop()
         await slack.stop()
