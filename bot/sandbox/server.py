@@ -1,0 +1,110 @@
+"""The sandbox in a process of its own: `python -m bot.sandbox` starts fake Slack and fake X and a
+small control API beside them, so a benchmark (or a person) can run the bot in another process
+and drive the sandbox over loopback — the bot then spends none of its CPU on the fakes, as with
+the real Slack and X.
+
+Control API (JSON): `POST /x/mentions` {"count": n} or {"text", "author_handle", …};
+`POST /slack/rate_limit` {"channel", "per_second", "burst"}; `GET /slack/stats?channel=C`;
+`GET /slack/messages?channel=C` (top-level posts with their metadata).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from typing import Any
+
+from aiohttp import web
+
+from bot.sandbox.stack import Sandbox, free_port, sandbox
+
+
+def control_app(stack: Sandbox) -> web.Application:
+    """Return the control API for a running sandbox."""
+
+    async def add_mentions(request: web.Request) -> web.Response:
+        body: dict[str, Any] = await request.json()
+        if "count" in body:
+            tweets = stack.x.add_mentions(int(body["count"]))
+        else:
+            tweets = [
+                stack.x.add_mention(
+                    body.get("text"),
+                    author_handle=str(body.get("author_handle", "customer")),
+                    followers=int(body.get("followers", 120)),
+                    conversation_id=body.get("conversation_id"),
+                    in_reply_to=body.get("in_reply_to"),
+                )
+            ]
+        return web.json_response({"ids": [t.id for t in tweets]})
+
+    async def rate_limit(request: web.Request) -> web.Response:
+        body: dict[str, Any] = await request.json()
+        stack.slack.rate_limit_channel(
+            str(body["channel"]),
+            per_second=float(body.get("per_second", 1.0)),
+            burst=int(body.get("burst", 3)),
+        )
+        return web.json_response({"ok": True})
+
+    async def stats(request: web.Request) -> web.Response:
+        channel = request.query.get("channel", stack.channel)
+        messages = stack.slack.channel_messages(channel)
+        return web.json_response(
+            {
+                "top_level_posts": len(messages),
+                "cards": sum(1 for m in messages if m.metadata),
+                "post_calls": len(stack.slack.calls_to("chat.postMessage")),
+                "ratelimited": stack.slack.ratelimited_count,
+                "violations": [f"{v.method}: {v.detail}" for v in stack.slack.violations],
+            }
+        )
+
+    async def messages(request: web.Request) -> web.Response:
+        channel = request.query.get("channel", stack.channel)
+        return web.json_response(
+            [
+                {"ts": m.ts, "text": m.text, "metadata": m.metadata}
+                for m in stack.slack.channel_messages(channel)
+            ]
+        )
+
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app.router.add_post("/x/mentions", add_mentions)
+    app.router.add_post("/slack/rate_limit", rate_limit)
+    app.router.add_get("/slack/stats", stats)
+    app.router.add_get("/slack/messages", messages)
+    return app
+
+
+async def serve(port: int | None = None) -> None:
+    """Run the sandbox and its control API until SIGTERM/SIGINT; print the URLs as one JSON line."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with sandbox() as stack:
+        runner = web.AppRunner(control_app(stack), access_log=None)
+        await runner.setup()
+        control_port = port or free_port()
+        await web.TCPSite(runner, "127.0.0.1", control_port).start()
+        ready = {
+            "control_url": f"http://127.0.0.1:{control_port}",
+            "slack_api_url": stack.slack.api_url,
+            "x_api_url": stack.x.api_url,
+            "channel": stack.channel,
+            "environment": stack.environment("sqlite+aiosqlite:///carebot.db"),
+        }
+        print(json.dumps(ready), flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+
+def main() -> None:
+    """Entry point of `python -m bot.sandbox [--port N]`."""
+    port = int(sys.argv[sys.argv.index("--port") + 1]) if "--port" in sys.argv else None
+    asyncio.run(serve(port))
