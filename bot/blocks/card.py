@@ -8,16 +8,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    ContextBlock,
-    MarkdownTextObject,
-    SectionBlock,
-)
-
 from bot.blocks.ids import ActionId, BlockId, MetadataEvent, ResolveReason
+from bot.blocks.kit import Json, actions, button, context, mrkdwn, section
 from bot.blocks.text import (
     compact_number,
     escape_mrkdwn,
@@ -116,40 +108,28 @@ def render_card(
     escaped = escape_mrkdwn(case.text)
     shown = truncate(escaped, SECTION_TEXT_LIMIT)
 
-    blocks: list[Block] = [
-        SectionBlock(
-            block_id=BlockId.CARD_HEAD, text=MarkdownTextObject(text=_head(case, network))
-        ),
+    blocks: list[Json] = [
+        section(BlockId.CARD_HEAD, text=mrkdwn(_head(case, network))),
         # verbatim keeps Slack from auto-linking names and URLs in text we did not write.
-        SectionBlock(
-            block_id=BlockId.CARD_TEXT,
-            text=MarkdownTextObject(text=shown or "_(no text)_", verbatim=True),
-        ),
+        section(BlockId.CARD_TEXT, text=mrkdwn(shown or "_(no text)_", verbatim=True)),
     ]
     if shown != escaped:
         note = f"Cut to fit Slack; {link(case.url, f'read the full post on {network}')}."
-        blocks.append(
-            ContextBlock(block_id=BlockId.CARD_TEXT_CUT, elements=[MarkdownTextObject(text=note)])
-        )
-    blocks.append(
-        ContextBlock(
-            block_id=BlockId.CARD_META,
-            elements=[MarkdownTextObject(text=_meta(case, network))],
-        )
-    )
+        blocks.append(context(BlockId.CARD_TEXT_CUT, [mrkdwn(note)]))
+    blocks.append(context(BlockId.CARD_META, [mrkdwn(_meta(case, network))]))
     state = deadline_state(case, now=now, due_soon_after=due_soon_after)
     blocks.append(
-        SectionBlock(
-            block_id=BlockId.CARD_STATUS,
+        section(
+            BlockId.CARD_STATUS,
             fields=[
-                MarkdownTextObject(text=f"*Priority*\n{_priority(case)}"),
-                MarkdownTextObject(text=f"*Respond by*\n{_deadline(case, state)}"),
-                MarkdownTextObject(text=f"*Status*\n{_status(case)}"),
-                MarkdownTextObject(text=f"*Owner*\n{_owner(case)}"),
+                mrkdwn(f"*Priority*\n{_priority(case)}"),
+                mrkdwn(f"*Respond by*\n{_deadline(case, state)}"),
+                mrkdwn(f"*Status*\n{_status(case)}"),
+                mrkdwn(f"*Owner*\n{_owner(case)}"),
             ],
         )
     )
-    blocks.append(ActionsBlock(block_id=BlockId.CARD_ACTIONS, elements=_buttons(case)))
+    blocks.append(actions(BlockId.CARD_ACTIONS, _buttons(case)))
 
     excerpt = truncate(escape_mrkdwn(" ".join(case.text.split())), FALLBACK_EXCERPT)
     handle = escape_mrkdwn(case.author_handle)
@@ -159,7 +139,7 @@ def render_card(
     )
     return CardMessage(
         text=text,
-        blocks=[block.to_dict() for block in blocks],
+        blocks=blocks,
         metadata={
             "event_type": str(MetadataEvent.CASE_CARD),
             "event_payload": {"case_id": case.id},
@@ -234,16 +214,11 @@ def _owner(case: Case) -> str:
     return user_mention(case.owner) if case.owner else "Unclaimed"
 
 
-def _button(label: str, action: ActionId, case: Case, *, primary: bool = False) -> ButtonElement:
-    return ButtonElement(
-        text=label,
-        action_id=action,
-        value=str(case.id),
-        style="primary" if primary else None,
-    )
+def _button(label: str, action: ActionId, case: Case, *, primary: bool = False) -> Json:
+    return button(label, action, str(case.id), primary=primary)
 
 
-def _buttons(case: Case) -> list[ButtonElement]:
+def _buttons(case: Case) -> list[Json]:
     if case.status == CaseStatus.RESOLVED:
         return [_button("Reopen", ActionId.REOPEN, case)]
     if case.status == CaseStatus.OPEN and case.owner is None:
