@@ -2,8 +2,9 @@
 
 The real code path, over real loopback HTTP: FakeX → `XSource` (tweepy) → `Poller` →
 `IngestService` → the database → `DeliveryService` → FakeSlack, with Slack pacing off
-(`ChannelPacer(per_second=None)`), so what is measured is Carebot's own cost per mention (plus
-the fakes', which share the process and its two cores). Seeding the fake X and migrating the
+(`ChannelPacer(per_second=None)`). The fakes run in a process of their own (`python -m
+bot.sandbox`), as the real Slack and X do not run on the bot's CPU; on this 2-core machine they
+still share the cores. Seeding the fake X and migrating the
 database are set-up and not timed.
 """
 
@@ -13,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 from sqlalchemy import func, select
@@ -36,8 +38,8 @@ from bot.clock import utc_now
 from bot.delivery import DeliveryService
 from bot.pacing import ChannelPacer
 from bot.poller import Poller
-from bot.sandbox.slack import StoredMessage, Violation
-from bot.sandbox.stack import sandbox
+from bot.sandbox.server import remote_sandbox
+from bot.settings import Settings
 from bot.sources.base import Author, FetchResult, SentReply, Source, SourceLimits
 from bot.sources.x import XSource
 from storage.engine import session_factory
@@ -117,18 +119,20 @@ async def run_ingest(
     valid card."""
     sessions = session_factory(engine)
     watch = Stopwatch()
-    async with sandbox() as box:
-        settings = box.settings("sqlite+aiosqlite://")  # only the Slack/X wiring is used
-        box.x.add_mentions(mentions)
+    async with remote_sandbox() as box:
+        # Only the Slack/X wiring of these settings is used; the engine is the benchmark's.
+        overrides: dict[str, Any] = {**box.environment, "DATABASE_URL": "sqlite+aiosqlite://"}
+        settings = Settings(_env_file=None, **overrides)
+        await box.add_mentions(mentions)
         source = _TimedSource(
             XSource(
-                api_url=box.x.api_url,
-                bearer_token=box.x.bearer_token,
+                api_url=box.x_api_url,
+                bearer_token=box.environment["X_BEARER_TOKEN"],
                 api_key=None,
                 api_secret=None,
                 access_token=None,
                 access_token_secret=None,
-                user_id=box.x.brand.id,
+                user_id=box.x_brand_id,
                 timeout=120.0,
             )
         )
@@ -174,11 +178,11 @@ async def run_ingest(
                 raise BenchmarkFailed(f"delivery did not run clean: {stats}")
             cards = [
                 m
-                for m in box.slack.channel_messages(box.channel)
-                if (m.metadata or {}).get("event_type") == MetadataEvent.CASE_CARD
+                for m in await box.slack_messages()
+                if (m["metadata"] or {}).get("event_type") == MetadataEvent.CASE_CARD
             ]
             counts = await _count_cases(engine)
-            _check(mentions, counts, cards, box.slack.violations)
+            _check(mentions, counts, cards, (await box.slack_stats())["violations"])
         finally:
             await http.close()
             await source.close()
@@ -210,8 +214,8 @@ async def _count_cases(engine: AsyncEngine) -> tuple[int, int]:
 def _check(
     expected: int,
     counts: tuple[int, int],
-    cards: Sequence[StoredMessage],
-    violations: Sequence[Violation],
+    cards: Sequence[dict[str, Any]],
+    violations: Sequence[str],
 ) -> None:
     total, posted = counts
     problems = []
@@ -221,7 +225,7 @@ def _check(
         problems.append(f"{posted} cases recorded as posted, expected {expected}")
     if len(cards) != expected:
         problems.append(f"{len(cards)} cards in the channel, expected {expected}")
-    case_ids = {((c.metadata or {}).get("event_payload") or {}).get("case_id") for c in cards}
+    case_ids = {((c["metadata"] or {}).get("event_payload") or {}).get("case_id") for c in cards}
     if len(case_ids) != len(cards):
         problems.append(f"{len(cards) - len(case_ids)} duplicate card(s)")
     if violations:

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -31,14 +31,22 @@ from bot.clock import Clock
 from bot.pacing import ChannelPacer
 from storage import repo
 from storage.engine import SessionFactory
-from storage.models import CardState, Case
+from storage.models import Case
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
-LEASE_TTL = timedelta(seconds=60)
+RECORD_GROUP = 25
+# A crashed holder's lease must lapse soon (its replacement waits that long), but it must outlast
+# one Slack call: a post starts only with more than LEASE_MARGIN left, longer than the client's
+# 15 s timeout, so no post can still land after another replica has taken the channel over.
+LEASE_TTL = timedelta(seconds=20)
+LEASE_MARGIN = timedelta(seconds=16)
 HISTORY_MARGIN = timedelta(minutes=2)
-MAX_BACKOFF = 30.0
+# Recovery reads at most this many pages of 200 messages back when no earlier card bounds it.
+HISTORY_PAGES = 10
+# Cards should follow soon after Slack recovers; one call per 10 s is no load on a sick Slack.
+MAX_BACKOFF = 10.0
 
 
 def process_id() -> str:
@@ -60,6 +68,10 @@ class SlackRateLimited(Exception):
 
 class SlackRejected(Exception):
     """Slack refused the call for a reason retrying will not fix (e.g. not_in_channel)."""
+
+
+class LeaseLost(Exception):
+    """Another process now delivers to this channel; this one must stop posting."""
 
 
 def classify_slack_error(exc: BaseException) -> Exception:
@@ -121,6 +133,7 @@ class DeliveryService:
         self._holder = holder or process_id()
         self._backoff = 0.0
         self._not_before = 0.0
+        self._lease_until = 0.0
         self.stats = DeliveryStats()
 
     @property
@@ -148,22 +161,23 @@ class DeliveryService:
             self._not_before = time.monotonic() + MAX_BACKOFF
             self.stats.errors.append(str(exc))
             log.error("Slack refused delivery to %s: %s", self._channel, exc)
+        except LeaseLost:
+            log.info("another process now delivers to %s", self._channel)
 
     async def post_pending_cards(self) -> None:
         """Post cards for every case that has none, urgent first, then oldest first."""
+        # Cards in doubt first: a case left `posting` may already be in the channel, and however
+        # many urgent cases arrived since, it must be looked up before anything else is posted.
+        await self._recover()
         while True:
             async with self._sessions() as s, s.begin():
                 batch = list(await repo.cases_needing_cards(s, limit=BATCH))
                 if not batch:
                     return
-                uncertain = [c for c in batch if c.card_state == CardState.POSTING]
                 await repo.mark_cards_posting(
                     s, case_ids=[c.id for c in batch], channel=self._channel, now=self._clock()
                 )
-            if uncertain:
-                batch = await self._recover(batch, uncertain)
             await self._post_batch(batch)
-            await self._hold_lease()
 
     async def post_follow_ups(self) -> None:
         """Echo follow-ups in their card's thread."""
@@ -215,7 +229,9 @@ class DeliveryService:
         self, text: str, *, thread_ts: str | None = None, broadcast: bool = False
     ) -> str:
         """Post `text` to the channel (or a thread), paced; return the message ts."""
-        return await self._post(text=text, thread_ts=thread_ts, broadcast=broadcast)
+        # Alerts come from whichever replica noticed (e.g. the one polling), so they do not wait
+        # for the delivery lease.
+        return await self._post(text=text, thread_ts=thread_ts, broadcast=broadcast, leased=False)
 
     async def _post(
         self,
@@ -225,9 +241,12 @@ class DeliveryService:
         metadata: dict[str, Any] | None = None,
         thread_ts: str | None = None,
         broadcast: bool = False,
+        leased: bool = True,
     ) -> str:
         while True:
             await self._pacer.acquire(self._channel)
+            if leased:
+                await self._ensure_lease()
             try:
                 response = await self._slack.chat_postMessage(
                     channel=self._channel,
@@ -256,8 +275,24 @@ class DeliveryService:
 
     async def _post_batch(self, batch: Sequence[Case]) -> None:
         semaphore = asyncio.Semaphore(self._concurrency)
-        posted: list[tuple[Case, str]] = []
-        failure: BaseException | None = None
+        done: set[int] = set()
+        in_doubt: set[int] = set()
+        failure: Exception | None = None
+        # Posted cards are recorded in small groups, one transaction each: a crash leaves at most
+        # a group plus the posts in flight `posting`, and recovery finds those by metadata.
+        unrecorded: list[tuple[int, str, int]] = []
+        record_lock = asyncio.Lock()
+
+        async def record(*, all_of_them: bool) -> None:
+            async with record_lock:
+                if not unrecorded or (len(unrecorded) < RECORD_GROUP and not all_of_them):
+                    return
+                group = unrecorded[:]
+                unrecorded.clear()
+                async with self._sessions() as s, s.begin():
+                    await repo.record_cards_posted(s, channel=self._channel, posted=group)
+                done.update(case_id for case_id, _, _ in group)
+                self.stats.cards_posted += len(group)
 
         async def post_one(case: Case) -> None:
             nonlocal failure
@@ -267,60 +302,76 @@ class DeliveryService:
                 card = render_card(case, now=self._clock())
                 try:
                     ts = await self._post(**card.as_kwargs())
-                except (SlackUnavailable, SlackRejected) as exc:
+                except SlackUnavailable as exc:
+                    # The post may have reached Slack: the case stays `posting` for recovery.
+                    in_doubt.add(case.id)
                     failure = failure or exc
                     return
-                posted.append((case, ts))
+                except (SlackRejected, LeaseLost) as exc:
+                    failure = failure or exc
+                    return
+                unrecorded.append((case.id, ts, case.card_version))
+            await record(all_of_them=False)
 
         await asyncio.gather(*(post_one(case) for case in batch))
-        async with self._sessions() as s, s.begin():
-            for case, ts in posted:
-                await repo.record_card_posted(
-                    s, case_id=case.id, channel=self._channel, ts=ts, version=case.card_version
-                )
-        self.stats.cards_posted += len(posted)
+        await record(all_of_them=True)
         if failure is not None:
-            if isinstance(failure, SlackRejected):
-                # Nothing was posted for the rest: put them back rather than look them up.
-                done = {case.id for case, _ in posted}
-                async with self._sessions() as s, s.begin():
-                    await repo.record_card_not_posted(
-                        s, case_ids=[c.id for c in batch if c.id not in done]
-                    )
+            # What certainly did not reach Slack goes back to the queue, not to a history lookup.
+            async with self._sessions() as s, s.begin():
+                await repo.record_card_not_posted(
+                    s, case_ids=[c.id for c in batch if c.id not in done | in_doubt]
+                )
             raise failure
 
-    async def _recover(self, batch: list[Case], uncertain: list[Case]) -> list[Case]:
-        """Find cards an earlier run posted but did not record; return the cases still to post."""
-        attempts = [c.card_attempted_at for c in uncertain if c.card_attempted_at is not None]
-        since = min(attempts) - HISTORY_MARGIN if attempts else self._clock() - LEASE_TTL
-        found = await self._cards_in_history(since)
+    async def _recover(self) -> None:
+        """Find cards an earlier run posted but did not record; queue the rest to be posted."""
+        async with self._sessions() as s:
+            uncertain = list(await repo.cards_in_doubt(s))
+            if not uncertain:
+                return
+            attempts = [c.card_attempted_at for c in uncertain if c.card_attempted_at is not None]
+            # Bounded by a card's ts (Slack's clock), never by ours: our clock may be skewed or
+            # injected. Cards whose posts began well before these finished before these started.
+            watermark = (
+                await repo.newest_card_ts(
+                    s, channel=self._channel, attempted_before=min(attempts) - HISTORY_MARGIN
+                )
+                if attempts
+                else None
+            )
+        found = await self._cards_in_history(
+            oldest=watermark, wanted={case.id for case in uncertain}
+        )
         recovered = [c for c in uncertain if c.id in found]
+        async with self._sessions() as s, s.begin():
+            for case in recovered:
+                await repo.record_card_posted(
+                    s,
+                    case_id=case.id,
+                    channel=self._channel,
+                    ts=found[case.id],
+                    version=case.card_version - 1,
+                )
+                # The row may have changed after that post; let the sync job redraw it.
+                await repo.touch_card(s, case_id=case.id, now=self._clock())
+            await repo.record_card_not_posted(
+                s, case_ids=[c.id for c in uncertain if c.id not in found]
+            )
         if recovered:
-            async with self._sessions() as s, s.begin():
-                for case in recovered:
-                    await repo.record_card_posted(
-                        s,
-                        case_id=case.id,
-                        channel=self._channel,
-                        ts=found[case.id],
-                        version=case.card_version - 1,
-                    )
-                    # The row may have changed after that post; let the sync job redraw it.
-                    await repo.touch_card(s, case_id=case.id, now=self._clock())
             self.stats.cards_recovered += len(recovered)
             log.info(
                 "found %d card(s) already in the channel; not posting them again", len(recovered)
             )
-        return [c for c in batch if c.id not in found]
 
-    async def _cards_in_history(self, since: datetime) -> dict[int, str]:
+    async def _cards_in_history(self, *, oldest: str | None, wanted: set[int]) -> dict[int, str]:
+        """Return {case id: ts} for the `wanted` cards in the channel, newest pages first."""
         found: dict[int, str] = {}
         cursor: str | None = None
-        while True:
+        for _page in range(HISTORY_PAGES):
             try:
                 page = await self._slack.conversations_history(
                     channel=self._channel,
-                    oldest=f"{since.timestamp():.6f}",
+                    oldest=oldest,
                     include_all_metadata=True,
                     limit=200,
                     cursor=cursor,
@@ -345,10 +396,17 @@ class DeliveryService:
                 if isinstance(case_id, int | str) and str(case_id).isdigit():
                     found.setdefault(int(case_id), str(message["ts"]))
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-            if not page.get("has_more") or not cursor:
-                return found
+            if wanted <= found.keys() or not page.get("has_more") or not cursor:
+                break
+        else:
+            log.warning(
+                "looked %d messages back for cards in doubt; posting the rest again",
+                HISTORY_PAGES * 200,
+            )
+        return {case_id: ts for case_id, ts in found.items() if case_id in wanted}
 
     async def _hold_lease(self) -> bool:
+        started = time.monotonic()
         async with self._sessions() as s, s.begin():
             held = await repo.acquire_lease(
                 s,
@@ -357,7 +415,15 @@ class DeliveryService:
                 now=self._clock(),
                 ttl=LEASE_TTL,
             )
+        self._lease_until = started + LEASE_TTL.total_seconds() if held else 0.0
         return held
+
+    async def _ensure_lease(self) -> None:
+        """Renew the lease if a Slack call could outlive it; raise LeaseLost if it is gone."""
+        if time.monotonic() + LEASE_MARGIN.total_seconds() < self._lease_until:
+            return
+        if not await self._hold_lease():
+            raise LeaseLost(self._channel)
 
     async def release(self) -> None:
         """Give up the delivery lease (on shutdown), so another replica can take over at once."""

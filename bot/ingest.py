@@ -8,13 +8,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.sla import ResponsePolicy, start_deadline
 from bot.sources import Mention
 from storage import repo
 from storage.engine import SessionFactory
-from storage.models import Case, CaseMessage, CaseStatus, Priority
+from storage.models import CardState, Case, CaseStatus, Priority
 
 
 class PriorityRules:
@@ -37,6 +40,9 @@ class PriorityRules:
         return Priority.NORMAL
 
 
+ConversationKey = tuple[str, str]  # (conversation id, author id)
+
+
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     """What one ingest call stored."""
@@ -44,6 +50,13 @@ class IngestResult:
     new_cases: int
     follow_ups: int
     duplicates: int
+
+    def __add__(self, other: IngestResult) -> IngestResult:
+        return IngestResult(
+            new_cases=self.new_cases + other.new_cases,
+            follow_ups=self.follow_ups + other.follow_ups,
+            duplicates=self.duplicates + other.duplicates,
+        )
 
 
 class IngestService:
@@ -67,45 +80,67 @@ class IngestService:
     ) -> IngestResult:
         """Store `mentions` (oldest first) and save `cursor`, all in one transaction."""
         now = self._clock()
-        new_cases = follow_ups = duplicates = 0
+        totals = IngestResult(new_cases=0, follow_ups=0, duplicates=0)
         async with self._sessions() as s, s.begin():
             by_network: dict[str, list[Mention]] = {}
             for mention in mentions:
                 by_network.setdefault(mention.network, []).append(mention)
             for network, batch in by_network.items():
-                known = await repo.known_message_ids(
-                    s, network=network, external_ids=[m.external_id for m in batch]
-                )
-                open_cases = await repo.open_cases_for_conversations(
-                    s, network=network, conversation_ids=[m.conversation_id for m in batch]
-                )
-                for mention in batch:
-                    if mention.external_id in known:
-                        duplicates += 1
-                        continue
-                    known.add(mention.external_id)
-                    key = (mention.conversation_id, mention.author.external_id)
-                    existing = open_cases.get(key)
-                    if existing is not None:
-                        self._add_follow_up(existing, mention, now=now)
-                        s.add(self._message(existing, mention, follow_up=True))
-                        follow_ups += 1
-                        continue
-                    case = self._new_case(mention, now=now)
-                    case.messages = [self._message(case, mention, follow_up=False)]
-                    s.add(case)
-                    open_cases[key] = case
-                    new_cases += 1
+                totals = totals + await self._ingest_network(s, network, batch, now=now)
             await repo.save_cursor(s, source=source_key, cursor=cursor, now=now)
-        return IngestResult(new_cases=new_cases, follow_ups=follow_ups, duplicates=duplicates)
+        return totals
 
-    def _new_case(self, mention: Mention, *, now: datetime) -> Case:
+    async def _ingest_network(
+        self, s: AsyncSession, network: str, batch: list[Mention], *, now: datetime
+    ) -> IngestResult:
+        known = await repo.known_message_ids(
+            s, network=network, external_ids=[m.external_id for m in batch]
+        )
+        open_cases = await repo.open_cases_for_conversations(
+            s, network=network, conversation_ids=[m.conversation_id for m in batch]
+        )
+        # New cases are inserted in bulk (a backlog can be thousands of mentions); a mention may
+        # follow up a case already stored, or one created earlier in this same batch.
+        new_rows: dict[ConversationKey, dict[str, Any]] = {}
+        messages: list[tuple[ConversationKey | int, Mention, bool]] = []
+        duplicates = follow_ups = 0
+        for mention in batch:
+            if mention.external_id in known:
+                duplicates += 1
+                continue
+            known.add(mention.external_id)
+            key = (mention.conversation_id, mention.author.external_id)
+            stored = open_cases.get(key)
+            if stored is not None:
+                self._add_follow_up(stored, mention, now=now)
+                messages.append((stored.id, mention, True))
+                follow_ups += 1
+            elif key in new_rows:
+                self._add_follow_up_to_new(new_rows[key], mention)
+                messages.append((key, mention, True))
+                follow_ups += 1
+            else:
+                new_rows[key] = self._new_case_row(mention, now=now)
+                messages.append((key, mention, False))
+        ids = await repo.insert_cases(s, rows=list(new_rows.values()))
+        await repo.insert_messages(
+            s,
+            rows=[
+                self._message_row(
+                    target if isinstance(target, int) else ids[target], mention, follow_up=up
+                )
+                for target, mention, up in messages
+            ],
+        )
+        return IngestResult(new_cases=len(new_rows), follow_ups=follow_ups, duplicates=duplicates)
+
+    def _new_case_row(self, mention: Mention, *, now: datetime) -> dict[str, Any]:
         priority = self._rules.classify(mention)
         author = mention.author
         deadline = start_deadline(
             self._policy, start=mention.posted_at, urgent=priority == Priority.URGENT
         )
-        return Case(
+        return dict(
             network=mention.network,
             external_id=mention.external_id,
             conversation_id=mention.conversation_id,
@@ -123,10 +158,19 @@ class IngestService:
             status=CaseStatus.OPEN,
             message_count=1,
             due_at=deadline.due_at,
+            card_state=CardState.PENDING,
             card_version=1,
             nag_step=0,
             next_nag_at=deadline.first_nag_at,
         )
+
+    def _add_follow_up_to_new(self, row: dict[str, Any], mention: Mention) -> None:
+        row["message_count"] += 1
+        row["last_customer_at"] = max(row["last_customer_at"], mention.posted_at)
+        if row["priority"] != Priority.URGENT and self._rules.classify(mention) == Priority.URGENT:
+            row["priority"] = Priority.URGENT
+            deadline = start_deadline(self._policy, start=row["posted_at"], urgent=True)
+            row["due_at"], row["next_nag_at"] = deadline.due_at, deadline.first_nag_at
 
     def _add_follow_up(self, case: Case, mention: Mention, *, now: datetime) -> None:
         case.message_count += 1
@@ -146,9 +190,9 @@ class IngestService:
         repo.mark_card_dirty(case, now=now)
 
     @staticmethod
-    def _message(case: Case, mention: Mention, *, follow_up: bool) -> CaseMessage:
-        return CaseMessage(
-            case=case,
+    def _message_row(case_id: int, mention: Mention, *, follow_up: bool) -> dict[str, Any]:
+        return dict(
+            case_id=case_id,
             network=mention.network,
             external_id=mention.external_id,
             author_id=mention.author.external_id,

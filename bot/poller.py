@@ -115,6 +115,11 @@ class Poller:
             )
             self._on_new()
 
+    async def release(self) -> None:
+        """Give up the polling lease (on shutdown), so another replica polls at once."""
+        async with self._sessions() as s, s.begin():
+            await repo.release_lease(s, name=f"poll:{self.key}", holder=self._holder)
+
     @property
     def _label(self) -> str:
         return "X" if self.key == "x" else self.key.title()

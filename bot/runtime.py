@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DELIVERY_JOB = "deliver"
 DELIVERY_TICK = timedelta(seconds=1)
+AUTH_RETRY = timedelta(minutes=5)
 SLA_JOB = "sla"
 
 
@@ -83,12 +84,16 @@ class Runtime:
         clock: Clock = utc_now,
         source_factory: Callable[[Settings], Source | None] = build_source,
         pacing_per_second: float | None = 1.0,
+        auth_retry: timedelta = AUTH_RETRY,
     ) -> None:
         self.settings = settings
         self.clock = clock
+        # How often a source that rejected our credentials is tried again (tests shorten it).
+        self.auth_retry = auth_retry
         self._source_factory = source_factory
         self.engine: AsyncEngine | None = None
         self.delivery: DeliveryService | None = None
+        self.poller: Poller | None = None
         self.pacing_per_second = pacing_per_second
         self.holder = process_id()
         self.policy: ResponsePolicy | None = None
@@ -201,8 +206,10 @@ class Runtime:
             interval=settings.poll_interval,
             holder=holder,
             on_new=lambda: self.scheduler.wake(DELIVERY_JOB),
+            auth_retry=self.auth_retry,
         )
         self.scheduler.every(f"poll:{poller.key}", settings.poll_interval, poller.run_once)
+        self.poller = poller
 
     async def stop(self) -> None:
         """Stop jobs (letting runs in flight finish), close the source, dispose the engine."""
@@ -210,6 +217,8 @@ class Runtime:
         await self.scheduler.stop()
         if self.delivery is not None:
             await self.delivery.release()
+        if self.poller is not None:
+            await self.poller.release()
         if self.deps is not None and self.deps.source is not None:
             await self.deps.source.close()
         if self._http is not None:

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Table, bindparam, delete, func, insert, null, or_, select, update
 from sqlalchemy import case as sql_case
-from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
@@ -137,6 +137,27 @@ async def open_cases_for_conversations(
     return cases
 
 
+async def insert_cases(
+    session: AsyncSession, *, rows: list[dict[str, Any]]
+) -> dict[tuple[str, str], int]:
+    """Insert new cases in bulk; return their ids keyed by (conversation id, author id)."""
+    ids: dict[tuple[str, str], int] = {}
+    if not rows:
+        return ids
+    result = await session.execute(
+        insert(Case).returning(Case.id, Case.conversation_id, Case.author_id), rows
+    )
+    for case_id, conversation_id, author_id in result:
+        ids[(conversation_id, author_id)] = case_id
+    return ids
+
+
+async def insert_messages(session: AsyncSession, *, rows: list[dict[str, Any]]) -> None:
+    """Insert customer messages in bulk."""
+    if rows:
+        await session.execute(insert(CaseMessage), rows)
+
+
 def mark_card_dirty(case: Case, *, now: datetime) -> None:
     """Record that the card no longer shows the row (the sync job will chat.update it)."""
     case.card_version += 1
@@ -160,15 +181,39 @@ def add_event(
 
 
 async def cases_needing_cards(session: AsyncSession, *, limit: int) -> Sequence[Case]:
-    """Return cases without a posted card: urgent first, then oldest first."""
+    """Return cases whose card was never tried: urgent first, then oldest first."""
+    # `posting` cases are left out: they may be in the channel already (see cards_in_doubt).
     urgent_first = sql_case((Case.priority == Priority.URGENT, 0), else_=1)
     rows = await session.scalars(
         select(Case)
-        .where(Case.card_state.in_([CardState.PENDING, CardState.POSTING]))
+        .where(Case.card_state == CardState.PENDING)
         .order_by(urgent_first, Case.posted_at, Case.id)
         .limit(limit)
     )
     return rows.all()
+
+
+async def cards_in_doubt(session: AsyncSession) -> Sequence[Case]:
+    """Return cases whose card post was attempted but never recorded (it may be in Slack)."""
+    rows = await session.scalars(
+        select(Case).where(Case.card_state == CardState.POSTING).order_by(Case.id)
+    )
+    return rows.all()
+
+
+async def newest_card_ts(
+    session: AsyncSession, *, channel: str, attempted_before: datetime
+) -> str | None:
+    """Return the ts of the newest recorded card in `channel` first tried before that time."""
+    # Slack ts strings have a fixed width ("1700000000.000100"), so the string max is the newest.
+    newest: str | None = await session.scalar(
+        select(func.max(Case.card_ts)).where(
+            Case.slack_channel == channel,
+            Case.card_state == CardState.POSTED,
+            Case.card_attempted_at < attempted_before,
+        )
+    )
+    return newest
 
 
 async def mark_cards_posting(
@@ -186,16 +231,42 @@ async def record_card_posted(
     session: AsyncSession, *, case_id: int, channel: str, ts: str, version: int
 ) -> None:
     """Record the card's message ts; the card now shows `version` unless the row moved on."""
-    await session.execute(
-        update(Case)
-        .where(Case.id == case_id)
-        .values(card_state=CardState.POSTED, slack_channel=channel, card_ts=ts)
+    await record_cards_posted(session, channel=channel, posted=[(case_id, ts, version)])
+
+
+async def record_cards_posted(
+    session: AsyncSession, *, channel: str, posted: Sequence[tuple[int, str, int]]
+) -> None:
+    """Record (case id, message ts, rendered version) for cards posted to `channel`, in one go.
+
+    One executemany of one statement: this runs for every card delivered, and each extra round
+    trip or transaction per card was a large share of delivery's cost.
+    """
+    if not posted:
+        return
+    table = Case.__table__
+    assert isinstance(table, Table)  # a Core statement: executemany, not ORM bulk-by-PK
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            card_state=CardState.POSTED,
+            slack_channel=channel,
+            card_ts=bindparam("b_ts"),
+            # The card now shows the row, unless the row changed after it was rendered.
+            card_dirty_at=sql_case(
+                (table.c.card_version == bindparam("b_version"), null()),
+                else_=table.c.card_dirty_at,
+            ),
+        )
     )
-    await clear_card_dirty(session, case_id=case_id, version=version)
+    await session.execute(
+        statement, [{"b_id": cid, "b_ts": ts, "b_version": version} for cid, ts, version in posted]
+    )
 
 
 async def record_card_not_posted(session: AsyncSession, *, case_ids: Iterable[int]) -> None:
-    """Return cards to the queue after a failure that certainly posted nothing (e.g. a 429)."""
+    """Return cards to the queue whose post certainly did not reach Slack."""
     await session.execute(
         update(Case)
         .where(Case.id.in_(list(case_ids)), Case.card_state == CardState.POSTING)

@@ -14,9 +14,12 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 from bot.sandbox.stack import Sandbox, free_port, sandbox
 
@@ -95,6 +98,7 @@ async def serve(port: int | None = None) -> None:
             "slack_api_url": stack.slack.api_url,
             "x_api_url": stack.x.api_url,
             "channel": stack.channel,
+            "x_brand_id": stack.x.brand.id,
             "environment": stack.environment("sqlite+aiosqlite:///carebot.db"),
         }
         print(json.dumps(ready), flush=True)
@@ -108,3 +112,65 @@ def main() -> None:
     """Entry point of `python -m bot.sandbox [--port N]`."""
     port = int(sys.argv[sys.argv.index("--port") + 1]) if "--port" in sys.argv else None
     asyncio.run(serve(port))
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteSandbox:
+    """A sandbox running in another process, and a client for its control API."""
+
+    control_url: str
+    slack_api_url: str
+    x_api_url: str
+    channel: str
+    x_brand_id: str
+    environment: dict[str, str]
+    http: ClientSession
+
+    async def add_mentions(self, count: int) -> list[str]:
+        """Have the fake X store `count` mentions; return their ids."""
+        async with self.http.post(f"{self.control_url}/x/mentions", json={"count": count}) as r:
+            r.raise_for_status()
+            ids: list[str] = (await r.json())["ids"]
+            return ids
+
+    async def slack_stats(self) -> dict[str, Any]:
+        """Return the fake Slack's counters for the channel."""
+        async with self.http.get(f"{self.control_url}/slack/stats") as r:
+            r.raise_for_status()
+            stats: dict[str, Any] = await r.json()
+            return stats
+
+    async def slack_messages(self) -> list[dict[str, Any]]:
+        """Return the channel's top-level messages (ts, text, metadata)."""
+        async with self.http.get(f"{self.control_url}/slack/messages") as r:
+            r.raise_for_status()
+            messages: list[dict[str, Any]] = await r.json()
+            return messages
+
+
+@asynccontextmanager
+async def remote_sandbox() -> AsyncIterator[RemoteSandbox]:
+    """Run `python -m bot.sandbox` in a child process for the duration of the block."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.sandbox", stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
+        if not line:
+            raise RuntimeError("the sandbox process exited before it was ready")
+        ready = json.loads(line)
+        async with ClientSession() as http:
+            yield RemoteSandbox(
+                control_url=ready["control_url"],
+                slack_api_url=ready["slack_api_url"],
+                x_api_url=ready["x_api_url"],
+                channel=ready["channel"],
+                x_brand_id=ready["x_brand_id"],
+                environment=ready["environment"],
+                http=http,
+            )
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        await proc.wait()
