@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import os
-import signal
 import statistics
-import sys
+import tempfile
+from pathlib import Path
 
 from sqlalchemy import select
 
 from bench.common import BenchmarkFailed, DbKind, Figure, progress, register, temp_database
 from bot.blocks.ids import ActionId
 from bot.sandbox.simulator import SlackSimulator
-from bot.sandbox.stack import SIGNING_SECRET, free_port, sandbox
+from bot.sandbox.stack import SIGNING_SECRET, bot_process, sandbox
 from storage.engine import session_factory
 from storage.models import Case
 
@@ -39,63 +38,48 @@ def _percentile(values: list[float], fraction: float) -> float:
 @register(NAME, summary=f"{PRESSES} concurrent Claim presses on one card over HTTP (~10 s)")
 async def run(db: DbKind) -> list[Figure]:
     """Press Claim 200 times at once and report ack latency and the single winner."""
-    async with temp_database(db) as (url, engine), sandbox() as stack:
-        stack.x.add_mention("@acmehelp my order is late", author_handle="dana")
-        port = free_port()
-        env = {**os.environ, **stack.environment(url, CAREBOT_POLL_INTERVAL="1s")}
-        bot = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--http",
-            "--port",
-            str(port),
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        try:
+    with tempfile.TemporaryDirectory(prefix="carebot-ack-") as tmp:
+        async with temp_database(db) as (url, engine), sandbox() as stack:
+            stack.x.add_mention("@acmehelp my order is late", author_handle="dana")
+            env = stack.environment(url, CAREBOT_POLL_INTERVAL="1s")
+            async with bot_process(env, cwd=Path(tmp), log=Path(tmp) / "bot.log") as bot:
 
-            def card_posted() -> bool:
-                return any(m.metadata for m in stack.slack.channel_messages(stack.channel))
+                def card_posted() -> bool:
+                    return any(m.metadata for m in stack.slack.channel_messages(stack.channel))
 
-            await stack.slack.wait_for(card_posted, timeout=20)
-            live = next(m for m in stack.slack.channel_messages(stack.channel) if m.metadata)
-            card = copy.deepcopy(live)  # every agent's client still shows the Claim button
-            async with SlackSimulator(
-                stack.slack,
-                events_url=f"http://127.0.0.1:{port}/slack/events",
-                signing_secret=SIGNING_SECRET,
-            ) as sim:
-                progress(f"{NAME} [{db}]: {PRESSES} agents press Claim at once")
-                responses = await asyncio.gather(  # all at once
-                    *(
-                        sim.click(
-                            f"U0AGENT{i:03d}",
+                await stack.slack.wait_for(card_posted, timeout=20)
+                live = next(m for m in stack.slack.channel_messages(stack.channel) if m.metadata)
+                card = copy.deepcopy(live)  # every agent's client still shows the Claim button
+                async with SlackSimulator(
+                    stack.slack,
+                    events_url=bot.events_url,
+                    signing_secret=SIGNING_SECRET,
+                ) as sim:
+                    progress(f"{NAME} [{db}]: {PRESSES} agents press Claim at once")
+                    responses = await asyncio.gather(  # all at once
+                        *(
+                            sim.click(
+                                f"U0AGENT{i:03d}",
+                                channel=stack.channel,
+                                ts=card.ts,
+                                action_id=ActionId.CLAIM,
+                                seen=card,
+                            )
+                            for i in range(PRESSES)
+                        )
+                    )
+                    alone = [
+                        await sim.click(
+                            f"U0SOLO{i:03d}",
                             channel=stack.channel,
                             ts=card.ts,
                             action_id=ActionId.CLAIM,
                             seen=card,
                         )
-                        for i in range(PRESSES)
-                    )
-                )
-                alone = [
-                    await sim.click(
-                        f"U0SOLO{i:03d}",
-                        channel=stack.channel,
-                        ts=card.ts,
-                        action_id=ActionId.CLAIM,
-                        seen=card,
-                    )
-                    for i in range(20)
-                ]
-            async with session_factory(engine)() as s:
-                owners = (await s.scalars(select(Case.owner))).all()
-        finally:
-            bot.send_signal(signal.SIGTERM)
-            await bot.wait()
+                        for i in range(20)
+                    ]
+                async with session_factory(engine)() as s:
+                    owners = (await s.scalars(select(Case.owner))).all()
     latencies_ms = [r.elapsed * 1000 for r in responses]
     acked = sum(1 for r in responses if r.status == 200 and r.elapsed < 3.0)
     if len(owners) != 1 or owners[0] is None:

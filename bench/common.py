@@ -25,9 +25,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import utc_now
-from bot.ingest import IngestService, PriorityRules
+from bot.ingest import IngestService
+from bot.runtime import build_ingest
 from bot.settings import Settings
-from bot.sla import ResponsePolicy
 from storage.engine import SessionFactory, create_engine
 from storage.migrate import upgrade
 
@@ -193,14 +193,4 @@ async def _reset_postgres(url: str) -> None:
 
 def ingest_service(sessions: SessionFactory, settings: Settings) -> IngestService:
     """Return the ingest service exactly as `bot.runtime` wires it from `settings`."""
-    policy = ResponsePolicy(
-        normal=settings.sla_first_response,
-        urgent=settings.sla_urgent,
-        hours=settings.business_hours,
-        zone=settings.zone,
-        holidays=frozenset(settings.holidays),
-    )
-    rules = PriorityRules(
-        urgent_words=settings.urgent_words, urgent_followers=settings.urgent_followers
-    )
-    return IngestService(sessions=sessions, clock=utc_now, policy=policy, rules=rules)
+    return build_ingest(settings, sessions=sessions, clock=utc_now)

@@ -74,6 +74,10 @@ class LeaseLost(Exception):
     """Another process now delivers to this channel; this one must stop posting."""
 
 
+# Everything a Slack Web API call can raise; `classify_slack_error` sorts them into outcomes.
+SLACK_CALL_ERRORS = (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError)
+
+
 def classify_slack_error(exc: BaseException) -> Exception:
     """Map a Slack client exception to one of the three outcomes delivery acts on."""
     if isinstance(exc, SlackApiError):
@@ -215,7 +219,7 @@ class DeliveryService:
             await self._slack.chat_update(
                 channel=case.slack_channel, ts=case.card_ts, **card.as_kwargs()
             )
-        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except SLACK_CALL_ERRORS as exc:
             outcome = classify_slack_error(exc)
             if isinstance(outcome, SlackRateLimited):
                 await asyncio.sleep(outcome.retry_after)
@@ -259,13 +263,7 @@ class DeliveryService:
                     unfurl_media=False,
                 )
                 return str(response["ts"])
-            except (
-                SlackApiError,
-                SlackClientError,
-                aiohttp.ClientError,
-                TimeoutError,
-                OSError,
-            ) as exc:
+            except SLACK_CALL_ERRORS as exc:
                 outcome = classify_slack_error(exc)
                 if not isinstance(outcome, SlackRateLimited):
                     raise outcome from exc
@@ -376,13 +374,7 @@ class DeliveryService:
                     limit=200,
                     cursor=cursor,
                 )
-            except (
-                SlackApiError,
-                SlackClientError,
-                aiohttp.ClientError,
-                TimeoutError,
-                OSError,
-            ) as exc:
+            except SLACK_CALL_ERRORS as exc:
                 outcome = classify_slack_error(exc)
                 if isinstance(outcome, SlackRateLimited):
                     await asyncio.sleep(outcome.retry_after)

@@ -31,7 +31,7 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import ResponsePolicy, start_deadline
 from bot.sources import Source
-from storage.engine import create_engine, session_factory
+from storage.engine import SessionFactory, create_engine, session_factory
 from storage.migrate import current_revision, upgrade
 from storage.models import Case, Priority
 
@@ -51,6 +51,16 @@ def response_policy(settings: Settings) -> ResponsePolicy:
         hours=settings.business_hours,
         zone=settings.zone,
         holidays=frozenset(settings.holidays),
+    )
+
+
+def build_ingest(settings: Settings, *, sessions: SessionFactory, clock: Clock) -> IngestService:
+    """Return the ingest service the settings describe (targets, calendar, urgency rules)."""
+    rules = PriorityRules(
+        urgent_words=settings.urgent_words, urgent_followers=settings.urgent_followers
+    )
+    return IngestService(
+        sessions=sessions, clock=clock, policy=response_policy(settings), rules=rules
     )
 
 
@@ -192,10 +202,7 @@ class Runtime:
         if deps.source is None:
             log.warning("no X credentials: Carebot will not read mentions (see README)")
             return
-        rules = PriorityRules(
-            urgent_words=settings.urgent_words, urgent_followers=settings.urgent_followers
-        )
-        ingest = IngestService(sessions=deps.sessions, clock=self.clock, policy=policy, rules=rules)
+        ingest = build_ingest(settings, sessions=deps.sessions, clock=self.clock)
         poller = Poller(
             source=deps.source,
             ingest=ingest,

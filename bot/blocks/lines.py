@@ -3,10 +3,8 @@ and the ephemeral answers to agents. Social text in them is escaped and quoted, 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from bot.blocks.ids import ActionId, ResolveReason
-from bot.blocks.text import escape_mrkdwn, link, quote, slack_date, truncate, user_mention
+from bot.blocks.text import escape_mrkdwn, link, quote, truncate, user_mention
 
 # Thread lines quote customer and agent text; a few thousand characters is plenty to read in a
 # thread and stays far below Slack's 40,000-character message limit.
@@ -60,18 +58,6 @@ def follow_up_line(handle: str, text: str, url: str | None, *, network_label: st
     """Post a customer's follow-up message in the card's thread."""
     where = f"\n{link(url, f'View on {network_label}')}" if url else ""
     return f":speech_balloon: @{escape_mrkdwn(handle)} wrote again:\n{_quoted(text)}{where}"
-
-
-def due_soon_line(owner: str | None, due_at: datetime) -> str:
-    """Nag the owner (or the channel, when nobody owns it) that the deadline is near."""
-    who = user_mention(owner) if owner else "<!here> Nobody has claimed this;"
-    return f":hourglass_flowing_sand: {who} a first reply is due {slack_date(due_at)}."
-
-
-def overdue_line(owner: str | None, due_at: datetime) -> str:
-    """Nag the owner (or the channel, when nobody owns it) that the deadline has passed."""
-    who = user_mention(owner) if owner else "<!here> Nobody has claimed this;"
-    return f":red_circle: {who} the first reply was due {slack_date(due_at)} and is overdue."
 
 
 def already_owned_text(owner: str) -> str:

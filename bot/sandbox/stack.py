@@ -4,13 +4,19 @@ end-to-end tests, so both exercise exactly what a real deployment runs."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import socket
-from collections.abc import AsyncIterator
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientError, ClientSession, web
 
 from bot.runtime import Runtime, health_app
 from bot.sandbox.slack import FakeSlack
@@ -18,6 +24,8 @@ from bot.sandbox.x import FakeX
 from bot.settings import Settings
 
 CHANNEL = "C0CARE"
+# The folder holding `bot/`, so a bot process started from a source checkout imports this code.
+SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
 SIGNING_SECRET = "sandbox-signing-secret"
 BOT_TOKEN = "xoxb-sandbox"
 X_BEARER_TOKEN = "sandbox-bearer"
@@ -139,3 +147,80 @@ async def running_bot(settings: Settings, **runtime_args: Any) -> AsyncIterator[
     finally:
         await runner.cleanup()
         await runtime.stop()
+
+
+class BotProcessFailed(RuntimeError):
+    """The bot process exited or never became healthy; the message ends with its output."""
+
+
+@dataclass(slots=True)
+class BotProcess:
+    """The real bot as a separate process (`python -m bot run --http`), as it runs in production."""
+
+    proc: asyncio.subprocess.Process
+    port: int
+    log: Path
+
+    @property
+    def events_url(self) -> str:
+        """Return the URL Slack would POST events, actions and commands to."""
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    def output(self) -> str:
+        """Return what the process has written so far."""
+        return self.log.read_text(errors="replace")
+
+
+@asynccontextmanager
+async def bot_process(
+    env: Mapping[str, str], *, cwd: Path, log: Path, ready_seconds: float = 15.0
+) -> AsyncIterator[BotProcess]:
+    """Run the bot with exactly `env` (plus PATH), wait for /healthz, and stop it on exit.
+
+    Its output goes to `log` (a file, not a pipe, so a chatty DEBUG log cannot stall it). On exit
+    it gets SIGTERM and 15 s to stop, then SIGKILL; a test may also kill it first.
+    """
+    port = free_port()
+    full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": SOURCE_ROOT, **env}
+    with log.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "--http",
+            "--port",
+            str(port),
+            cwd=cwd,
+            env=full_env,
+            stdout=out,
+            stderr=out,
+        )
+    running = BotProcess(proc=proc, port=port, log=log)
+    try:
+        await _wait_healthy(running, ready_seconds)
+        yield running
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=15)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+async def _wait_healthy(bot: BotProcess, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    async with ClientSession() as http:
+        while time.monotonic() < deadline:
+            if bot.proc.returncode is not None:
+                raise BotProcessFailed(f"bot exited with {bot.proc.returncode}:\n{bot.output()}")
+            try:
+                async with http.get(f"http://127.0.0.1:{bot.port}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except ClientError:
+                pass  # not listening yet
+            await asyncio.sleep(0.1)
+    raise BotProcessFailed(f"bot did not become healthy in {seconds:.0f}s:\n{bot.output()}")

@@ -13,10 +13,8 @@ from bot.blocks.ids import ActionId
 from bot.blocks.lines import (
     already_owned_text,
     claimed_line,
-    due_soon_line,
     follow_up_line,
     not_allowed_text,
-    overdue_line,
     released_line,
     reopened_line,
     reply_line,
@@ -197,14 +195,6 @@ def test_reply_and_follow_up_lines_quote_escaped_text_with_a_link() -> None:
     assert "<!channel>" not in follow
     assert follow.endswith(">&lt;!channel&gt; still broken")
     assert len(follow_up_line("dana", "x" * 50_000, None)) < 3200
-
-
-def test_nag_lines_name_the_owner_or_the_channel() -> None:
-    due = datetime(2024, 5, 1, 13, 0, tzinfo=UTC)
-    assert due_soon_line("U0AGENT1", due).startswith(":hourglass_flowing_sand: <@U0AGENT1> ")
-    assert "<!here>" in due_soon_line(None, due)
-    assert "<!date^1714568400^" in overdue_line("U0AGENT1", due)
-    assert "<!here>" in overdue_line(None, due)
 
 
 def test_ephemeral_texts() -> None:

@@ -7,11 +7,9 @@ failing with 5xx."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sqlite3
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -19,14 +17,12 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import Sandbox, free_port, running_bot, sandbox
+from bot.sandbox.stack import Sandbox, running_bot, sandbox
+from bot.sandbox.stack import bot_process as run_bot_process
 from bot.sandbox.x import FakeTweet
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -65,54 +61,10 @@ def assert_one_card_each(stack: Sandbox, tweets: list[FakeTweet]) -> None:
 async def bot_process(
     stack: Sandbox, db_path: Path, log: Path
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Run `python -m bot run --http` against the sandbox; SIGTERM it on exit if still alive."""
-    port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO),
-        **stack.environment(sqlite_url(db_path), CAREBOT_POLL_INTERVAL="1s"),
-    }
-    with log.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--http",
-            "--port",
-            str(port),
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-    try:
-        await wait_healthy(proc, port, log)
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=15)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-
-
-async def wait_healthy(proc: asyncio.subprocess.Process, port: int, log: Path) -> None:
-    deadline = time.monotonic() + 15
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if proc.returncode is not None:
-                pytest.fail(f"bot exited with {proc.returncode}; its output is in {log}")
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    pytest.fail(f"bot did not become healthy; its output is in {log}")
+    """Run the bot against the sandbox as a process of its own; stop it on exit if still alive."""
+    env = stack.environment(sqlite_url(db_path), CAREBOT_POLL_INTERVAL="1s")
+    async with run_bot_process(env, cwd=db_path.parent, log=log) as bot:
+        yield bot.proc
 
 
 @contextmanager

@@ -6,9 +6,6 @@ two does not repeat the warning, and two bots sharing PostgreSQL post each rung 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -16,7 +13,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import aiohttp
 import pytest
 from sqlalchemy import select
 
@@ -24,12 +20,12 @@ from bot.blocks.ids import ActionId, BlockId
 from bot.clock import ensure_utc, utc_now
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import SIGNING_SECRET, Sandbox, free_port, running_bot, sandbox
+from bot.sandbox.stack import SIGNING_SECRET, Sandbox, running_bot, sandbox
+from bot.sandbox.stack import bot_process as run_bot_process
 from storage.engine import create_engine, session_factory
 from storage.models import Case
 from tests.conftest import POSTGRES_URL, reset_postgres
 
-REPO = Path(__file__).resolve().parents[2]
 WARNING, BREACH, REMINDER = ":hourglass_flowing_sand:", ":red_circle:", ":bell:"
 FAST = {"poll_interval": "1s", "sla_first_response": "20s", "sla_check_interval": "1s"}
 
@@ -131,59 +127,15 @@ def read_log(path: Path) -> str:
 async def bot_process(
     stack: Sandbox, db_path: Path, log: Path
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Run `python -m bot run --http` against the sandbox; stop it on exit if still alive."""
-    port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO),
-        **stack.environment(
-            sqlite_url(db_path),
-            CAREBOT_POLL_INTERVAL="1s",
-            CAREBOT_SLA_FIRST_RESPONSE="20s",
-            CAREBOT_SLA_CHECK_INTERVAL="1s",
-        ),
-    }
-    with log.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--http",
-            "--port",
-            str(port),
-            cwd=db_path.parent,  # no stray .env from the repo
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-    try:
-        await wait_healthy(proc, port, log)
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=15)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-
-
-async def wait_healthy(proc: asyncio.subprocess.Process, port: int, log: Path) -> None:
-    deadline = time.monotonic() + 15
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if proc.returncode is not None:
-                pytest.fail(f"bot exited with {proc.returncode}:\n{read_log(log)}")
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    pytest.fail(f"bot did not become healthy:\n{read_log(log)}")
+    """Run the bot against the sandbox as a process of its own; stop it on exit if still alive."""
+    env = stack.environment(
+        sqlite_url(db_path),
+        CAREBOT_POLL_INTERVAL="1s",
+        CAREBOT_SLA_FIRST_RESPONSE="20s",
+        CAREBOT_SLA_CHECK_INTERVAL="1s",
+    )
+    async with run_bot_process(env, cwd=db_path.parent, log=log) as bot:
+        yield bot.proc
 
 
 async def due_at(db_path: Path) -> float:
