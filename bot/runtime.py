@@ -21,6 +21,9 @@ from bot.blocks.digest import digest_message
 from bot.clock import Clock, utc_now
 from bot.delivery import DeliveryService, process_id
 from bot.digest import DAILY_CHECK, DAILY_JOB, DailyDigest, DigestService, slack_poster
+from bot.edge import EVENTS_PATH, slack_events_handler
+from bot.errors import ConfigError
+from bot.inflight import InFlight
 from bot.ingest import IngestService, PriorityRules
 from bot.nags import SlaChecker
 from bot.ownership import OwnershipService
@@ -40,6 +43,13 @@ log = logging.getLogger(__name__)
 DELIVERY_JOB = "deliver"
 DELIVERY_TICK = timedelta(seconds=1)
 AUTH_RETRY = timedelta(minutes=5)
+# Listeners still running this long after SIGTERM are cancelled (a reply send gives X 15 s; one
+# cut short stays pending and its idempotency key makes the agent's retry safe).
+LISTENER_DRAIN_SECONDS = 15.0
+# Connections Slack may open at once before the kernel drops some and they retry a second later
+# (aiohttp's default is 128; 200 agents pressing Claim together waited 1.1 s for it). The kernel
+# caps it at net.core.somaxconn (4096 on current Linux).
+LISTEN_BACKLOG = 1024
 SLA_JOB = "sla"
 
 
@@ -111,6 +121,7 @@ class Runtime:
         self.deps: Deps | None = None
         self.app: AsyncApp | None = None
         self.scheduler = Scheduler()
+        self.in_flight = InFlight()
         self.ready = False
         self.revision: str | None = None
 
@@ -163,6 +174,7 @@ class Runtime:
             digest=DigestService(
                 sessions=sessions, clock=self.clock, access=access, policy=self.policy
             ),
+            in_flight=self.in_flight,
         )
 
     def _reschedule(self, case: Case, now: datetime) -> tuple[datetime, datetime | None]:
@@ -221,7 +233,9 @@ class Runtime:
     async def stop(self) -> None:
         """Stop jobs (letting runs in flight finish), close the source, dispose the engine."""
         self.ready = False
-        await self.scheduler.stop()
+        # Claims, sends and card updates of requests already answered finish before the engine
+        # and clients they use are closed.
+        await asyncio.gather(self.in_flight.drain(LISTENER_DRAIN_SECONDS), self.scheduler.stop())
         if self.delivery is not None:
             await self.delivery.release()
         if self.poller is not None:
@@ -246,9 +260,13 @@ class Runtime:
 
 
 def health_app(runtime: Runtime) -> web.Application:
-    """Return the aiohttp app serving Bolt on POST /slack/events and GET /healthz."""
+    """Return the aiohttp app serving Slack on POST /slack/events and GET /healthz."""
     assert runtime.app is not None
-    app = runtime.app.web_app(path="/slack/events")
+    secret = runtime.settings.slack_signing_secret
+    if secret is None:
+        raise ConfigError("SLACK_SIGNING_SECRET", "is required to serve Slack over HTTP")
+    app = web.Application()
+    app.router.add_post(EVENTS_PATH, slack_events_handler(runtime.app, secret.get_secret_value()))
 
     async def healthz(_request: web.Request) -> web.Response:
         body = runtime.health()
@@ -275,7 +293,7 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None
         if http:
             runner = web.AppRunner(health_app(runtime), handle_signals=False)
             await runner.setup()
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG).start()
             log.info("listening on http://%s:%d (POST /slack/events, GET /healthz)", host, port)
         else:
             assert settings.slack_app_token is not None

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, web
 
-from bot.runtime import Runtime, health_app
+from bot.runtime import LISTEN_BACKLOG, Runtime, health_app
 from bot.sandbox.slack import FakeSlack
 from bot.sandbox.x import FakeX
 from bot.settings import Settings
@@ -141,7 +141,7 @@ async def running_bot(settings: Settings, **runtime_args: Any) -> AsyncIterator[
     runner = web.AppRunner(health_app(runtime), handle_signals=False)
     await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, "127.0.0.1", port, backlog=LISTEN_BACKLOG).start()
     try:
         yield RunningBot(runtime=runtime, port=port, runner=runner)
     finally:

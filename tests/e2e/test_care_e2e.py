@@ -150,6 +150,10 @@ async def test_queue_and_mine(world: World) -> None:
 async def test_app_home_opened_publishes_a_valid_home(world: World) -> None:
     card = next(m for m in world.cards() if "eve" in m.text)
     await world.sim.click(OTHER, channel=world.stack.channel, ts=card.ts, action_id=ActionId.CLAIM)
+    # Slack's answer comes at ack(); the claim lands just after it, and the card shows when.
+    await world.stack.slack.wait_for(
+        lambda: f"<@{OTHER}>" in str(world.stack.slack.message(world.stack.channel, card.ts).blocks)
+    )
     response = await world.sim.app_home_opened(OTHER)
     assert response.status == 200
     await world.stack.slack.wait_for(lambda: OTHER in world.stack.slack.home_views)

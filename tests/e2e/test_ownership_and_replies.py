@@ -99,6 +99,8 @@ async def test_fifty_concurrent_claims_make_exactly_one_owner(world: World) -> N
         *(world.click(user, ActionId.CLAIM, stale=True) for user in crowd)
     )
     assert all(r.status == 200 for r in responses)
+    # The answers come at ack(); the claims finish just after, and the winner's line shows it.
+    await world.wait(lambda: "claimed" in world.thread_text(), seconds=20)
     case = await world.case()
     assert case.owner in crowd
     losers = [u for u in crowd if u != case.owner]
