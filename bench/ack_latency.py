@@ -1,32 +1,46 @@
 """Issue 4: 200 different agents press Claim on one card at once, against the running HTTP app.
 
-Every press is a signed block_actions request from the sandbox's Slack simulator to the real
-bot, started as its own process (`python -m bot run --http`, as in production) so the clients'
-work does not share its event loop; the latency is the time until the bot's HTTP answer (its
-`ack()`), which Slack needs within 3 s. Reported: p50 and p99 (target p99 < 100 ms), how many
-answers were 200 within 3 s, that exactly one agent became the owner, and for comparison the
-median of 20 presses made one at a time (no queueing).
+Three processes, as in production: the bot (`python -m bot run --http`), the sandbox Slack and X
+(`python -m bot.sandbox`, which also answers the bot's 199 "already claimed by …" messages), and
+this one, which only sends the presses and times them. Each request is signed and serialised to
+bytes before the clock starts, and all are written at once, each on its own socket, so the figure
+is the bot's, not the client's (a Python HTTP client spends ~0.3 ms of its own per request, which
+the last press would count). Two bursts, each on its own card: "warm", over connections opened
+beforehand (a busy client keeps them alive; the target is judged on this one), and "cold", where
+all 200 connections are opened at that moment. The latency is the time until the bot's HTTP
+answer (its `ack()`), which Slack needs within 3 s. Reported per burst: p50 and p99 (target p99
+< 100 ms), how many answers were 200 within 3 s, that exactly one agent became the owner, that
+every other agent was told who it is, and how long until all of that was done; and the median of
+20 presses made one at a time (made first: the bot's first request pays for Bolt's auth.test,
+and every request that arrives before that answer makes its own call, so a burst right after a
+restart is answered ~150 ms later, once).
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import statistics
-import tempfile
+import time
+from asyncio import StreamReader, StreamWriter
+from dataclasses import dataclass
 from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
 from bench.common import BenchmarkFailed, DbKind, Figure, progress, register, temp_database
 from bot.blocks.ids import ActionId
-from bot.sandbox.simulator import SlackSimulator
-from bot.sandbox.stack import SIGNING_SECRET, bot_process, sandbox
+from bot.sandbox.server import RemoteSandbox, remote_sandbox
+from bot.sandbox.simulator import signed_headers
+from bot.sandbox.stack import bot_process
 from storage.engine import session_factory
 from storage.models import Case
 
 NAME = "ack_latency"
 PRESSES = 200
+ALONE = 20
 TARGET_P99_MS = 100.0
 
 
@@ -35,69 +49,182 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-@register(NAME, summary=f"{PRESSES} concurrent Claim presses on one card over HTTP (~10 s)")
+def _http_request(url: str, body: bytes, headers: dict[str, str]) -> bytes:
+    """Return one HTTP/1.1 POST as bytes, serialised before the clock starts."""
+    target = urlsplit(url)
+    lines = [
+        f"POST {target.path} HTTP/1.1",
+        f"Host: {target.netloc}",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _press(
+    url: str, request: bytes, connection: tuple[StreamReader, StreamWriter] | None = None
+) -> tuple[int, float]:
+    """Send one prepared request (over `connection` if open) and time it until the answer."""
+    started = time.perf_counter()
+    if connection is None:
+        target = urlsplit(url)
+        connection = await asyncio.open_connection(target.hostname, target.port)
+    reader, writer = connection
+    writer.write(request)
+    # The answer is complete when its Content-Length bytes are in, as for Slack; when the bot then
+    # closes the connection is not part of it.
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    elapsed = time.perf_counter() - started
+    writer.close()
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1 ") else 0
+    return status, elapsed
+
+
+async def _wait(box: RemoteSandbox, done: Any, what: str, seconds: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        stats = await box.slack_stats()
+        if done(stats):
+            return stats
+        await asyncio.sleep(0.05)
+    raise BenchmarkFailed(f"timed out after {seconds:.0f}s waiting for {what}")
+
+
+@dataclass(slots=True)
+class Burst:
+    """One burst of presses on one card: each press's (status, seconds) and the time to done."""
+
+    presses: list[tuple[int, float]]
+    all_done: float
+    owner: str | None = None
+    told: int = 0
+
+
+async def _burst(
+    box: RemoteSandbox, url: str, secret: str, card_ts: str, crowd: list[str], *, warm: bool
+) -> Burst:
+    bodies = await box.click_bodies(ts=card_ts, action_id=ActionId.CLAIM, users=crowd)
+    requests = [_http_request(url, body, signed_headers(secret, body)) for body in bodies]
+    before = len((await box.slack_stats())["ephemerals"])
+    connections: list[tuple[StreamReader, StreamWriter] | None] = [None] * len(requests)
+    if warm:  # connections open before the press, as a client's keep-alive pool holds them
+        target = urlsplit(url)
+        connections = [
+            await asyncio.open_connection(target.hostname, target.port) for _ in requests
+        ]
+    started = time.perf_counter()
+    presses = await asyncio.gather(
+        *(
+            _press(url, request, connection)
+            for request, connection in zip(requests, connections, strict=True)
+        )
+    )
+    await _wait(
+        box,
+        lambda s: len(s["ephemerals"]) - before >= len(crowd) - 1,
+        f"{len(crowd) - 1} 'already claimed' messages",
+    )
+    return Burst(presses=presses, all_done=time.perf_counter() - started)
+
+
+@register(NAME, summary=f"{PRESSES} concurrent Claim presses on one card over HTTP (~15 s)")
 async def run(db: DbKind) -> list[Figure]:
     """Press Claim 200 times at once and report ack latency and the single winner."""
-    with tempfile.TemporaryDirectory(prefix="carebot-ack-") as tmp:
-        async with temp_database(db) as (url, engine), sandbox() as stack:
-            stack.x.add_mention("@acmehelp my order is late", author_handle="dana")
-            env = stack.environment(url, CAREBOT_POLL_INTERVAL="1s")
+    with TemporaryDirectory(prefix="carebot-ack-") as tmp:
+        async with temp_database(db) as (url, engine), remote_sandbox() as box:
+            await box.add_mentions(3)
+            env = {**box.environment, "DATABASE_URL": url, "CAREBOT_POLL_INTERVAL": "1s"}
+            secret = env["SLACK_SIGNING_SECRET"]
             async with bot_process(env, cwd=Path(tmp), log=Path(tmp) / "bot.log") as bot:
-
-                def card_posted() -> bool:
-                    return any(m.metadata for m in stack.slack.channel_messages(stack.channel))
-
-                await stack.slack.wait_for(card_posted, timeout=20)
-                live = next(m for m in stack.slack.channel_messages(stack.channel) if m.metadata)
-                card = copy.deepcopy(live)  # every agent's client still shows the Claim button
-                async with SlackSimulator(
-                    stack.slack,
-                    events_url=bot.events_url,
-                    signing_secret=SIGNING_SECRET,
-                ) as sim:
-                    progress(f"{NAME} [{db}]: {PRESSES} agents press Claim at once")
-                    responses = await asyncio.gather(  # all at once
-                        *(
-                            sim.click(
-                                f"U0AGENT{i:03d}",
-                                channel=stack.channel,
-                                ts=card.ts,
-                                action_id=ActionId.CLAIM,
-                                seen=card,
-                            )
-                            for i in range(PRESSES)
-                        )
+                await _wait(box, lambda s: s["cards"] == 3, "the cards")
+                cards = [m["ts"] for m in await box.slack_messages() if m["metadata"]]
+                # One press at a time first: this is also the bot's first request, which makes
+                # Bolt ask Slack who the bot is (auth.test) before the bursts are timed.
+                solo = [f"U0SOLO{i:03d}" for i in range(ALONE)]
+                bodies = await box.click_bodies(ts=cards[2], action_id=ActionId.CLAIM, users=solo)
+                alone = [
+                    await _press(
+                        bot.events_url,
+                        _http_request(bot.events_url, body, signed_headers(secret, body)),
                     )
-                    alone = [
-                        await sim.click(
-                            f"U0SOLO{i:03d}",
-                            channel=stack.channel,
-                            ts=card.ts,
-                            action_id=ActionId.CLAIM,
-                            seen=card,
-                        )
-                        for i in range(20)
-                    ]
-                async with session_factory(engine)() as s:
-                    owners = (await s.scalars(select(Case.owner))).all()
-    latencies_ms = [r.elapsed * 1000 for r in responses]
-    acked = sum(1 for r in responses if r.status == 200 and r.elapsed < 3.0)
-    if len(owners) != 1 or owners[0] is None:
-        raise BenchmarkFailed(f"expected exactly one owner, found {owners}")
-    p99 = _percentile(latencies_ms, 0.99)
-    return [
-        Figure(NAME, "p50_ack_ms", round(_percentile(latencies_ms, 0.5), 1), "ms"),
-        Figure(
-            NAME, "p99_ack_ms", round(p99, 1), "ms", f"< {TARGET_P99_MS:.0f}", p99 < TARGET_P99_MS
-        ),
-        Figure(NAME, "max_ack_ms", round(max(latencies_ms), 1), "ms"),
+                    for body in bodies
+                ]
+                await _wait(box, lambda s: len(s["ephemerals"]) == ALONE - 1, "the solo presses")
+                bursts: dict[str, Burst] = {}
+                for kind, card_ts in (("warm", cards[0]), ("cold", cards[1])):
+                    progress(f"{NAME} [{db}]: {PRESSES} agents press Claim at once ({kind})")
+                    crowd = [f"U0{kind.upper()}{i:03d}" for i in range(PRESSES)]
+                    bursts[kind] = await _burst(
+                        box, bot.events_url, secret, card_ts, crowd, warm=kind == "warm"
+                    )
+                stats = await box.slack_stats()
+            async with session_factory(engine)() as s:
+                owners = dict((await s.execute(select(Case.card_ts, Case.owner))).tuples().all())
+    for kind, card_ts in (("warm", cards[0]), ("cold", cards[1])):
+        burst = bursts[kind]
+        owner = owners.get(card_ts)
+        if owner is None or not owner.startswith(f"U0{kind.upper()}"):
+            raise BenchmarkFailed(f"{kind}: expected one owner from the crowd, found {owner}")
+        burst.owner = owner
+        burst.told = sum(
+            1
+            for e in stats["ephemerals"]
+            if e["user"].startswith(f"U0{kind.upper()}") and f"<@{owner}>" in e["text"]
+        )
+        if burst.told != PRESSES - 1:
+            raise BenchmarkFailed(f"{kind}: {burst.told} of {PRESSES - 1} losers told the owner")
+    if stats["violations"]:
+        raise BenchmarkFailed(f"Slack API misuse: {stats['violations']}")
+    figures: list[Figure] = []
+    for kind, burst in bursts.items():
+        latencies_ms = [elapsed * 1000 for _, elapsed in burst.presses]
+        acked = sum(1 for status, elapsed in burst.presses if status == 200 and elapsed < 3.0)
+        p99 = _percentile(latencies_ms, 0.99)
+        figures += [
+            Figure(NAME, f"p50_ack_ms_{kind}", round(_percentile(latencies_ms, 0.5), 1), "ms"),
+            Figure(
+                NAME,
+                f"p99_ack_ms_{kind}",
+                round(p99, 1),
+                "ms",
+                f"< {TARGET_P99_MS:.0f}",
+                p99 < TARGET_P99_MS,
+            ),
+            Figure(NAME, f"max_ack_ms_{kind}", round(max(latencies_ms), 1), "ms"),
+            Figure(
+                NAME,
+                f"acked_200_within_3s_{kind}",
+                acked,
+                "presses",
+                f"= {PRESSES}",
+                acked == PRESSES,
+            ),
+            Figure(NAME, f"owners_{kind}", 1, "owner of the pressed card", "= 1", True),
+            Figure(
+                NAME,
+                f"losers_told_owner_{kind}",
+                burst.told,
+                "ephemerals",
+                f"= {PRESSES - 1}",
+                True,
+            ),
+            Figure(
+                NAME, f"all_done_ms_{kind}", round(burst.all_done * 1000), "ms (to last ephemeral)"
+            ),
+        ]
+    figures.append(
         Figure(
             NAME,
             "p50_ack_ms_one_at_a_time",
-            round(statistics.median(r.elapsed * 1000 for r in alone), 1),
+            round(statistics.median(elapsed * 1000 for _, elapsed in alone), 1),
             "ms",
-        ),
-        Figure(NAME, "mean_ack_ms", round(statistics.fmean(latencies_ms), 1), "ms"),
-        Figure(NAME, "acked_200_within_3s", acked, "presses", f"= {PRESSES}", acked == PRESSES),
-        Figure(NAME, "owners", len(owners), "cases with one owner", "= 1", True),
-    ]
+        )
+    )
+    return figures

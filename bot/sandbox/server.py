@@ -5,7 +5,9 @@ the real Slack and X.
 
 Control API (JSON): `POST /x/mentions` {"count": n} or {"text", "author_handle", …};
 `POST /slack/rate_limit` {"channel", "per_second", "burst"}; `GET /slack/stats?channel=C`;
-`GET /slack/messages?channel=C` (top-level posts with their metadata).
+`GET /slack/messages?channel=C` (top-level posts with their metadata); `POST /slack/clicks`
+{"channel", "ts", "action_id", "users"} (the unsigned form bodies of those users pressing that
+button on the message as it is now, for a client to sign and send at a moment of its choosing).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
+from bot.sandbox.simulator import SlackSimulator, form_body
 from bot.sandbox.stack import Sandbox, free_port, sandbox
 
 
@@ -62,6 +65,11 @@ def control_app(stack: Sandbox) -> web.Application:
                 "post_calls": len(stack.slack.calls_to("chat.postMessage")),
                 "ratelimited": stack.slack.ratelimited_count,
                 "violations": [f"{v.method}: {v.detail}" for v in stack.slack.violations],
+                "ephemerals": [
+                    {"user": e.user, "text": e.text}
+                    for e in stack.slack.ephemerals()
+                    if e.channel == channel
+                ],
             }
         )
 
@@ -74,7 +82,29 @@ def control_app(stack: Sandbox) -> web.Application:
             ]
         )
 
+    # Builds payloads only; nothing is sent from here, so its events URL is never used.
+    builder = SlackSimulator(stack.slack, events_url="", signing_secret=stack.slack.signing_secret)
+
+    async def clicks(request: web.Request) -> web.Response:
+        body: dict[str, Any] = await request.json()
+        channel = str(body.get("channel", stack.channel))
+        try:
+            ts, action_id = str(body["ts"]), str(body["action_id"])
+            seen = stack.slack.message(channel, ts)  # every user's client shows the same card
+            bodies = [
+                form_body(
+                    builder.click_payload(
+                        str(user), channel=channel, ts=ts, action_id=action_id, seen=seen
+                    )
+                ).decode()
+                for user in body["users"]
+            ]
+        except (KeyError, AssertionError) as exc:  # a missing field, message or button
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"bodies": bodies})
+
     app = web.Application(client_max_size=4 * 1024 * 1024)
+    app.router.add_post("/slack/clicks", clicks)
     app.router.add_post("/x/mentions", add_mentions)
     app.router.add_post("/slack/rate_limit", rate_limit)
     app.router.add_get("/slack/stats", stats)
@@ -139,6 +169,13 @@ class RemoteSandbox:
             r.raise_for_status()
             stats: dict[str, Any] = await r.json()
             return stats
+
+    async def click_bodies(self, *, ts: str, action_id: str, users: list[str]) -> list[bytes]:
+        """Return the form bodies of `users` pressing `action_id` on the card at `ts` (unsigned)."""
+        request = {"channel": self.channel, "ts": ts, "action_id": action_id, "users": users}
+        async with self.http.post(f"{self.control_url}/slack/clicks", json=request) as r:
+            r.raise_for_status()
+            return [body.encode() for body in (await r.json())["bodies"]]
 
     async def slack_messages(self) -> list[dict[str, Any]]:
         """Return the channel's top-level messages (ts, text, metadata)."""

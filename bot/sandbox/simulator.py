@@ -129,6 +129,21 @@ class SlackSimulator:
         to press a button on a card that changed since this user's client drew it (two people
         pressing Claim at nearly the same time).
         """
+        payload = self.click_payload(
+            user_id, channel=channel, ts=ts, action_id=action_id, seen=seen
+        )
+        return await self._send_payload(payload, sign=sign, secret=secret)
+
+    def click_payload(
+        self,
+        user_id: str,
+        *,
+        channel: str,
+        ts: str,
+        action_id: str,
+        seen: StoredMessage | None = None,
+    ) -> JSON:
+        """Return the block_actions payload Slack sends when `user_id` presses `action_id`."""
         message = seen or self.fake.message(channel, ts)
         block_id, button = _find_button(message, action_id)
         action: JSON = {
@@ -149,7 +164,7 @@ class SlackSimulator:
         }
         if message.is_reply:
             container["thread_ts"] = message.thread_ts
-        payload: JSON = {
+        return {
             "type": "block_actions",
             "user": self._user(user_id),
             "api_app_id": self.api_app_id,
@@ -167,7 +182,6 @@ class SlackSimulator:
             ),
             "actions": [action],
         }
-        return await self._send_payload(payload, sign=sign, secret=secret)
 
     async def submit_view(
         self,
@@ -289,13 +303,11 @@ class SlackSimulator:
         """POST a raw body to the bot, signed like Slack unless `sign=False`."""
         if self._session is None:
             raise RuntimeError("SlackSimulator is not started; use `async with` or `start()`")
-        headers = {"Content-Type": content_type}
         if sign:
-            stamp = str(timestamp if timestamp is not None else int(time.time()))
-            headers["X-Slack-Request-Timestamp"] = stamp
-            headers["X-Slack-Signature"] = sign_request(
-                secret if secret is not None else self.signing_secret, stamp, body
-            )
+            key = secret if secret is not None else self.signing_secret
+            headers = signed_headers(key, body, content_type=content_type, timestamp=timestamp)
+        else:
+            headers = {"Content-Type": content_type}
         started = time.perf_counter()
         async with self._session.post(self.events_url, data=body, headers=headers) as resp:
             raw = await resp.text()
@@ -312,9 +324,11 @@ class SlackSimulator:
     # -- helpers -----------------------------------------------------------------------------
 
     async def _send_payload(self, payload: JSON, *, sign: bool, secret: str | None) -> SimResponse:
-        body = urlencode({"payload": json.dumps(payload)}).encode()
         return await self.send(
-            body, content_type="application/x-www-form-urlencoded", sign=sign, secret=secret
+            form_body(payload),
+            content_type="application/x-www-form-urlencoded",
+            sign=sign,
+            secret=secret,
         )
 
     def _user(self, user_id: str) -> JSON:
@@ -328,6 +342,27 @@ class SlackSimulator:
     def _channel_name(self, channel_id: str) -> str:
         known = self.fake.channels.get(channel_id)
         return known.name if known is not None else channel_id.lower()
+
+
+def form_body(payload: JSON) -> bytes:
+    """Return an interactivity payload as Slack posts it: `payload=<JSON>`, form-encoded."""
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def signed_headers(
+    secret: str,
+    body: bytes,
+    *,
+    content_type: str = "application/x-www-form-urlencoded",
+    timestamp: int | None = None,
+) -> dict[str, str]:
+    """Return the headers Slack sends with `body`, signed with `secret`."""
+    stamp = str(timestamp if timestamp is not None else int(time.time()))
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": sign_request(secret, stamp, body),
+    }
 
 
 def _now_ts() -> str:
