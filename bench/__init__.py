@@ -17,6 +17,7 @@ MODULES = (
     "bench.ack_latency",
     "bench.sla_check",
     "bench.digest",
+    "bench.memory",
 )
 
 
