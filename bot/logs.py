@@ -48,3 +48,21 @@ def configure_logging(level: str, secrets: Iterable[str], stream: object = None)
     quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
     for name in ("aiohttp.access", "apscheduler", "alembic.runtime.plugins"):
         logging.getLogger(name).setLevel(quiet)
+    scheduler = logging.getLogger("apscheduler.scheduler")
+    for old_filter in [f for f in scheduler.filters if isinstance(f, SkippedRunFilter)]:
+        scheduler.removeFilter(old_filter)
+    if level != "DEBUG":
+        scheduler.addFilter(SkippedRunFilter())
+
+
+class SkippedRunFilter(logging.Filter):
+    """Drop APScheduler's warning that a run was skipped because the previous one still runs.
+
+    Every job has max_instances=1 and coalesce=True on purpose: a delivery run working through a
+    backlog simply goes on, and the next tick after it picks up. APScheduler reports each skipped
+    tick at WARNING (every second for the delivery job), which would bury real warnings.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record except the skipped-run note."""
+        return "maximum number of running instances reached" not in record.getMessage()

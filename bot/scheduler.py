@@ -48,6 +48,7 @@ class Scheduler:
             "interval",
             seconds=interval.total_seconds(),
             id=job_id,
+            name=job_id,  # APScheduler's own log lines then say which job they mean
             coalesce=True,
             max_instances=1,
             misfire_grace_time=None,

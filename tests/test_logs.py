@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.logs import REDACTED, RedactingFormatter, configure_logging
+from bot.logs import REDACTED, RedactingFormatter, SkippedRunFilter, configure_logging
 
 BEARER = "AAAAbearer-e2e-31337"
 SIGNING = "signing-secret-0042"
@@ -115,3 +115,20 @@ def test_configure_logging_replaces_earlier_handlers_and_quiets_chatty_libraries
     assert first.getvalue() == ""
     assert second.getvalue().count("once") == 1
     assert "Running job" not in second.getvalue()
+
+
+@pytest.mark.usefixtures("restore_root_logging")
+def test_skipped_scheduler_runs_are_not_warnings_unless_debugging() -> None:
+    skipped = (
+        'Execution of job "deliver" (trigger: interval[0:00:01], next run at: …) skipped: '
+        "maximum number of running instances reached (1)"
+    )
+    scheduler = logging.getLogger("apscheduler.scheduler")
+    for level in ("INFO", "INFO", "DEBUG"):
+        stream = io.StringIO()
+        configure_logging(level, [], stream=stream)
+        scheduler.warning(skipped)
+        scheduler.warning("Run time of job was missed by 0:00:05")
+        assert ("maximum number of running instances" in stream.getvalue()) == (level == "DEBUG")
+        assert "was missed by" in stream.getvalue()  # other scheduler warnings still show
+    assert sum(isinstance(f, SkippedRunFilter) for f in scheduler.filters) == 0
