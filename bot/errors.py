@@ -91,7 +91,7 @@ class AlreadyClaimed(CarebotError):
     """Someone else owns the case."""
 
     def __init__(self, owner: str) -> None:
-        super().__init__(f"<@{owner}> already owns this case.")
+        super().__init__(f"<@{owner}> already owns this case. Ask them, or a lead, to release it.")
         self.owner = owner
 
 

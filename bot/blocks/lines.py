@@ -60,11 +60,6 @@ def follow_up_line(handle: str, text: str, url: str | None, *, network_label: st
     return f":speech_balloon: @{escape_mrkdwn(handle)} wrote again:\n{_quoted(text)}{where}"
 
 
-def already_owned_text(owner: str) -> str:
-    """Tell an agent, ephemerally, that someone else already owns the case."""
-    return f"{user_mention(owner)} already owns this case. Ask them, or a lead, to release it."
-
-
 def not_allowed_text(action: ActionId | str) -> str:
     """Tell a user, ephemerally, that they may not do `action`."""
     try:

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from bot.blocks.ids import ActionId
 from bot.blocks.lines import (
-    already_owned_text,
     claimed_line,
     follow_up_line,
     not_allowed_text,
@@ -29,6 +28,7 @@ from bot.blocks.text import (
     truncate,
     user_mention,
 )
+from bot.errors import AlreadyClaimed
 
 ENTITY = re.compile(r"&(?:amp|lt|gt);")
 
@@ -198,7 +198,7 @@ def test_reply_and_follow_up_lines_quote_escaped_text_with_a_link() -> None:
 
 
 def test_ephemeral_texts() -> None:
-    assert already_owned_text("U0AGENT1").startswith("<@U0AGENT1> already owns this case.")
+    assert AlreadyClaimed("U0AGENT1").user_message.startswith("<@U0AGENT1> already owns this case.")
     assert "release a case someone else owns" in not_allowed_text(ActionId.RELEASE)
     assert "claim cases" in not_allowed_text("case_claim")
     assert "&lt;b&gt;" in not_allowed_text("do <b>")
