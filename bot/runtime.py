@@ -4,6 +4,7 @@ HTTP or Socket Mode, and shut down cleanly on SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -276,6 +277,20 @@ def health_app(runtime: Runtime) -> web.Application:
     return app
 
 
+def tune_garbage_collector() -> None:
+    """Keep the garbage collector's pauses out of the ack latency of a burst of presses.
+
+    What start-up built lives as long as the process: frozen, it is no longer walked by every
+    full collection, which took 55-70 ms here and takes 4-9 ms after this. Young collections run
+    every 20,000 allocations instead of every 700: two or three per burst of 200 presses instead
+    of ~70 (and 7 of the middle generation). Measured on 2 CPUs, p99 ack of a burst of 200
+    simultaneous presses went from 85-150 ms to 80-90 ms (`bench/ack_latency.py`).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
     """Run the bot until SIGTERM or SIGINT, then shut down cleanly."""
     stop = asyncio.Event()
@@ -290,6 +305,7 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None
         # Inside the try: a start that fails half-way still closes what it opened.
         await runtime.start()
         assert runtime.app is not None
+        tune_garbage_collector()
         if http:
             runner = web.AppRunner(health_app(runtime), handle_signals=False)
             await runner.setup()
