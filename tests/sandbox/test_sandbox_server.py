@@ -6,9 +6,12 @@ import asyncio
 import json
 import signal
 import sys
+from urllib.parse import parse_qs
 
 from aiohttp import ClientSession
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.sandbox.server import remote_sandbox
 
 
 async def test_sandbox_process_serves_fakes_and_control_api() -> None:
@@ -36,3 +39,44 @@ async def test_sandbox_process_serves_fakes_and_control_api() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
+
+
+async def test_control_api_builds_click_payloads_for_a_card_and_refuses_unknown_ones() -> None:
+    async with remote_sandbox() as box:
+        env = box.environment
+        slack = AsyncWebClient(token=env["SLACK_BOT_TOKEN"], base_url=box.slack_api_url)
+        posted = await slack.chat_postMessage(
+            channel=box.channel,
+            text="card",
+            blocks=[
+                {
+                    "type": "actions",
+                    "block_id": "card_actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": "case_claim",
+                            "text": {"type": "plain_text", "text": "Claim"},
+                            "value": "7",
+                        }
+                    ],
+                }
+            ],
+        )
+        bodies = await box.click_bodies(
+            ts=posted["ts"], action_id="case_claim", users=["U0ANA", "U0BEN"]
+        )
+        payloads = [json.loads(parse_qs(body.decode())["payload"][0]) for body in bodies]
+        assert [p["user"]["id"] for p in payloads] == ["U0ANA", "U0BEN"]
+        assert {p["type"] for p in payloads} == {"block_actions"}
+        assert {p["actions"][0]["value"] for p in payloads} == {"7"}
+        assert {p["container"]["message_ts"] for p in payloads} == {posted["ts"]}
+        assert len({p["trigger_id"] for p in payloads}) == 2  # each press has its own
+        await slack.chat_postEphemeral(channel=box.channel, user="U0BEN", text="Ana owns it")
+        stats = await box.slack_stats()
+        assert stats["ephemerals"] == [{"user": "U0BEN", "text": "Ana owns it"}]
+        for wrong in ({"ts": "1.000000", "action_id": "case_claim"}, {"ts": posted["ts"]}):
+            request = {"channel": box.channel, "users": ["U0ANA"], **wrong}
+            async with box.http.post(f"{box.control_url}/slack/clicks", json=request) as r:
+                assert r.status == 400
+                assert (await r.json())["error"]
