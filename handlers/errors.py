@@ -7,9 +7,9 @@ answers Slack the moment the listener calls `ack()`; the rest of the listener (t
 send, the card update) goes on in that task, tracked by `Deps.in_flight` so shutdown waits for it.
 Bolt's own way (process_before_response off) polls for the ack every 10 ms, and under a burst of
 presses those polls wait behind everything else on the event loop; 200 simultaneous Claim presses
-were answered after ~350 ms that way. `guarded` also reports the listener's errors itself instead
-of letting them escape into Bolt, which answers 404 when a listener raises within ~10 ms of
-acking and leaves the button spinning. Errors raised elsewhere (middleware) reach the same code via
+were answered after ~350 ms that way. `guarded` also reports the listener's errors itself, and
+acks first if the listener had not, so an error never reaches Bolt as a failed request that
+leaves the user's button spinning. Errors raised elsewhere (middleware) reach the same code via
 `app.error`.
 """
 
