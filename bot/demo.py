@@ -29,7 +29,7 @@ from aiohttp import ClientSession
 from bot.blocks.ids import ActionId, BlockId, OptionValue, ResolveReason
 from bot.clock import utc_now
 from bot.durations import format_duration, parse_duration
-from bot.logs import SkippedRunFilter
+from bot.logs import EXPECTED_NOTES, ExpectedNoteFilter
 from bot.sandbox.simulator import SimResponse, SlackSimulator
 from bot.sandbox.slack import FakeSlack, ResponsePost, SlackCall, StoredMessage
 from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
@@ -970,7 +970,7 @@ def _quiet_overlap_warnings() -> Iterator[None]:
     # `carebot demo` has this filter from configure_logging already; a test calling the demo
     # directly does not, and with one-second intervals a run often overlaps the next tick.
     scheduler_log = logging.getLogger("apscheduler.scheduler")
-    quiet = SkippedRunFilter()
+    quiet = ExpectedNoteFilter(EXPECTED_NOTES["apscheduler.scheduler"])
     scheduler_log.addFilter(quiet)
     try:
         yield

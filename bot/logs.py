@@ -48,21 +48,32 @@ def configure_logging(level: str, secrets: Iterable[str], stream: object = None)
     quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
     for name in ("aiohttp.access", "apscheduler", "alembic.runtime.plugins"):
         logging.getLogger(name).setLevel(quiet)
-    scheduler = logging.getLogger("apscheduler.scheduler")
-    for old_filter in [f for f in scheduler.filters if isinstance(f, SkippedRunFilter)]:
-        scheduler.removeFilter(old_filter)
-    if level != "DEBUG":
-        scheduler.addFilter(SkippedRunFilter())
+    for name, note in EXPECTED_NOTES.items():
+        logger = logging.getLogger(name)
+        for old_filter in [f for f in logger.filters if isinstance(f, ExpectedNoteFilter)]:
+            logger.removeFilter(old_filter)
+        if level != "DEBUG":
+            logger.addFilter(ExpectedNoteFilter(note))
 
 
-class SkippedRunFilter(logging.Filter):
-    """Drop APScheduler's warning that a run was skipped because the previous one still runs.
+# Library warnings about things Carebot does on purpose, shown only at DEBUG. APScheduler: every
+# job has max_instances=1 and coalesce=True, so a delivery run working through a backlog simply
+# goes on and the next tick after it picks up, yet each skipped tick is a WARNING (every second).
+# Bolt: the app is given its Web API client (for CAREBOT_SLACK_API_URL), and Bolt warns at every
+# start that the SLACK_BOT_TOKEN it also read will be unused, though the client carries it.
+EXPECTED_NOTES = {
+    "apscheduler.scheduler": "maximum number of running instances reached",
+    "carebot.bolt": "As you gave `client` as well, `token` will be unused.",
+}
 
-    Every job has max_instances=1 and coalesce=True on purpose: a delivery run working through a
-    backlog simply goes on, and the next tick after it picks up. APScheduler reports each skipped
-    tick at WARNING (every second for the delivery job), which would bury real warnings.
-    """
+
+class ExpectedNoteFilter(logging.Filter):
+    """Drop the records of one logger whose message contains `note`."""
+
+    def __init__(self, note: str) -> None:
+        super().__init__()
+        self.note = note
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Keep every record except the skipped-run note."""
-        return "maximum number of running instances reached" not in record.getMessage()
+        """Keep every record except the expected note."""
+        return self.note not in record.getMessage()

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.logs import REDACTED, RedactingFormatter, SkippedRunFilter, configure_logging
+from bot.logs import REDACTED, ExpectedNoteFilter, RedactingFormatter, configure_logging
 
 BEARER = "AAAAbearer-e2e-31337"
 SIGNING = "signing-secret-0042"
@@ -131,4 +131,15 @@ def test_skipped_scheduler_runs_are_not_warnings_unless_debugging() -> None:
         scheduler.warning("Run time of job was missed by 0:00:05")
         assert ("maximum number of running instances" in stream.getvalue()) == (level == "DEBUG")
         assert "was missed by" in stream.getvalue()  # other scheduler warnings still show
-    assert sum(isinstance(f, SkippedRunFilter) for f in scheduler.filters) == 0
+    assert not any(isinstance(f, ExpectedNoteFilter) for f in scheduler.filters)
+
+
+@pytest.mark.usefixtures("restore_root_logging")
+def test_bolts_note_about_the_token_it_read_is_not_a_warning() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", [], stream=stream)
+    bolt = logging.getLogger("carebot.bolt")
+    bolt.warning("As you gave `client` as well, `token` will be unused.")
+    bolt.warning("Unhandled request ({'type': 'block_actions'})")
+    assert "will be unused" not in stream.getvalue()
+    assert "Unhandled request" in stream.getvalue()
