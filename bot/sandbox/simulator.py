@@ -422,9 +422,15 @@ def _state_values(
 
 
 def _typed_value(element: JSON, given: Any) -> JSON:
-    """Shape one input's value the way Slack reports it in view.state.values."""
+    """Shape one input's value the way Slack reports it in view.state.values.
+
+    `given` None means the user did not touch the input: Slack then reports its initial value
+    (a box ticked by default stays ticked), as a person submitting the modal as shown would.
+    """
     kind = str(element["type"])
     key = _STATE_KEYS[kind]
+    if given is None:
+        given = _initial(element, key)
     if key not in _OPTION_KEYS:
         if key in _LIST_KEYS:
             return {"type": kind, key: list(given or [])}
@@ -441,6 +447,27 @@ def _typed_value(element: JSON, given: Any) -> JSON:
     if key == "selected_option":
         return {"type": kind, key: chosen[0] if chosen else None}
     return {"type": kind, key: chosen}
+
+
+def _initial(element: JSON, key: str) -> Any:
+    """Return the value an untouched input submits, in the form `_typed_value` is given."""
+    if key == "selected_option":
+        option = element.get("initial_option")
+        return str(option["value"]) if isinstance(option, dict) else None
+    if key == "selected_options":
+        return [str(o["value"]) for o in element.get("initial_options") or []]
+    initial_key = {
+        "value": "initial_value",
+        "selected_date": "initial_date",
+        "selected_time": "initial_time",
+        "selected_users": "initial_users",
+        "selected_user": "initial_user",
+        "selected_channel": "initial_channel",
+        "selected_channels": "initial_channels",
+        "selected_conversation": "initial_conversation",
+        "selected_conversations": "initial_conversations",
+    }.get(key)
+    return element.get(initial_key) if initial_key else None
 
 
 def _options(element: JSON) -> list[JSON]:

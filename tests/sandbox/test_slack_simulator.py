@@ -250,6 +250,33 @@ async def test_submit_view_types_state_values(
     assert fake.views[view_id].closed, "an empty 200 closes the modal"
 
 
+async def test_untouched_inputs_submit_their_initial_values_as_slack_does(
+    fake: FakeSlack, bot: tuple[Bot, str], sim: SlackSimulator
+) -> None:
+    handler, _ = bot
+    modal = reply_modal()
+    reply, flags, tone, _note = modal["blocks"]
+    reply["element"]["initial_value"] = "Hi Dana,"
+    flags["element"]["initial_options"] = [option("resolve")]
+    tone["element"]["initial_option"] = option("friendly")
+    client = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url)
+    for values, expected in (
+        ({}, ("Hi Dana,", ["resolve"], "friendly")),  # submitted as shown
+        (
+            {"reply": {"text": "Hi!"}, "flags": {"pick": []}, "tone": {"choose": "formal"}},
+            ("Hi!", [], "formal"),  # typed over, unticked, changed
+        ),
+    ):
+        opened = await client.views_open(trigger_id=fake.issue_trigger_id("U0ALICE"), view=modal)
+        await sim.submit_view("U0ALICE", view_id=str(opened["view"]["id"]), values=values)
+        state = handler.payload()["view"]["state"]["values"]
+        assert (
+            state["reply"]["text"]["value"],
+            [o["value"] for o in state["flags"]["pick"]["selected_options"]],
+            state["tone"]["choose"]["selected_option"]["value"],
+        ) == expected
+
+
 async def test_submit_view_keeps_modal_open_on_errors(
     fake: FakeSlack, bot: tuple[Bot, str], sim: SlackSimulator
 ) -> None:
