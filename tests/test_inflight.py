@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.inflight import InFlight
+from bot.inflight import QUIET_SECONDS, InFlight
 
 
 async def test_work_waits_until_every_request_waiting_for_its_answer_has_it() -> None:
@@ -24,6 +24,28 @@ async def test_work_waits_until_every_request_waiting_for_its_answer_has_it() ->
     second()
     await task
     assert order == ["second answered", "work"]
+
+
+async def test_a_request_arriving_just_after_the_last_answer_still_goes_first() -> None:
+    in_flight = InFlight(yield_seconds=5)
+    in_flight.answering()()  # one request, answered
+    done: list[str] = []
+
+    async def work() -> None:
+        await in_flight.after_answers()
+        done.append("work")
+
+    # The work only waits when something is unanswered; start it while one is.
+    late = in_flight.answering()
+    task = in_flight.start(work(), name="work")
+    await asyncio.sleep(0)  # the work is waiting now
+    late()  # all answered: the work wakes, but first waits QUIET_SECONDS for stragglers
+    later = in_flight.answering()  # the burst was not over: one more arrives in that time
+    await asyncio.sleep(QUIET_SECONDS * 3)
+    assert done == []
+    later()
+    await task
+    assert done == ["work"]
 
 
 async def test_answering_twice_counts_once_and_idle_work_does_not_wait() -> None:
