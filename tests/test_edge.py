@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.edge import EVENTS_PATH, FORM, form_as_json, slack_events_handler
 from bot.errors import CaseClosed
 from bot.inflight import InFlight
-from bot.sandbox.simulator import SimResponse, SlackSimulator
+from bot.sandbox.simulator import SimResponse, SlackSimulator, form_body
 from bot.sandbox.slack import FakeSlack
 from bot.sandbox.stack import free_port
 
@@ -42,7 +42,7 @@ def click_body(action_id: str, user: str = "U0AGENT1") -> bytes:
         "trigger_id": "1.2.abc",
         "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": "7"}],
     }
-    return urlencode({"payload": json.dumps(payload)}).encode()
+    return form_body(payload)
 
 
 @dataclass

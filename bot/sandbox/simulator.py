@@ -456,18 +456,9 @@ def _initial(element: JSON, key: str) -> Any:
         return str(option["value"]) if isinstance(option, dict) else None
     if key == "selected_options":
         return [str(o["value"]) for o in element.get("initial_options") or []]
-    initial_key = {
-        "value": "initial_value",
-        "selected_date": "initial_date",
-        "selected_time": "initial_time",
-        "selected_users": "initial_users",
-        "selected_user": "initial_user",
-        "selected_channel": "initial_channel",
-        "selected_channels": "initial_channels",
-        "selected_conversation": "initial_conversation",
-        "selected_conversations": "initial_conversations",
-    }.get(key)
-    return element.get(initial_key) if initial_key else None
+    # Slack names each initial value after its state key: value/initial_value,
+    # selected_date/initial_date, selected_users/initial_users, …
+    return element.get("initial_" + key.removeprefix("selected_"))
 
 
 def _options(element: JSON) -> list[JSON]:
