@@ -22,6 +22,7 @@ import asyncio
 import statistics
 import time
 from asyncio import StreamReader, StreamWriter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -30,7 +31,15 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from bench.common import BenchmarkFailed, DbKind, Figure, progress, register, temp_database
+from bench.common import (
+    BenchmarkFailed,
+    DbKind,
+    Figure,
+    poll,
+    progress,
+    register,
+    temp_database,
+)
 from bot.blocks.ids import ActionId
 from bot.sandbox.server import RemoteSandbox, remote_sandbox
 from bot.sandbox.simulator import signed_headers
@@ -93,14 +102,13 @@ async def _press(
     return status, elapsed
 
 
-async def _wait(box: RemoteSandbox, done: Any, what: str, seconds: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        stats = await box.slack_stats()
-        if done(stats):
-            return stats
-        await asyncio.sleep(0.05)
-    raise BenchmarkFailed(f"timed out after {seconds:.0f}s waiting for {what}")
+async def _wait(
+    box: RemoteSandbox, done: Callable[[dict[str, Any]], bool], what: str, seconds: float = 30.0
+) -> dict[str, Any]:
+    stats = await poll(box.slack_stats, done, seconds=seconds)
+    if not done(stats):
+        raise BenchmarkFailed(f"timed out after {seconds:.0f}s waiting for {what}")
+    return stats
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ error; a benchmark raises (`BenchmarkFailed`) only when the system did the wrong
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -15,11 +16,11 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -194,3 +195,22 @@ async def _reset_postgres(url: str) -> None:
 def ingest_service(sessions: SessionFactory, settings: Settings) -> IngestService:
     """Return the ingest service exactly as `bot.runtime` wires it from `settings`."""
     return build_ingest(settings, sessions=sessions, clock=utc_now)
+
+
+T = TypeVar("T")
+
+
+async def poll(
+    read: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    *,
+    seconds: float,
+    interval: float = 0.05,
+) -> T:
+    """Read until `done` holds or `seconds` run out; return the last reading either way."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = await read()
+        if done(value) or time.monotonic() >= deadline:
+            return value
+        await asyncio.sleep(interval)

@@ -35,7 +35,15 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.common import BenchmarkFailed, DbKind, Figure, progress, register, temp_database
+from bench.common import (
+    BenchmarkFailed,
+    DbKind,
+    Figure,
+    poll,
+    progress,
+    register,
+    temp_database,
+)
 from bot.blocks.ids import ActionId, MetadataEvent
 from bot.sandbox.simulator import SimResponse, SlackSimulator
 from bot.sandbox.slack import StoredMessage
@@ -147,29 +155,27 @@ def _digest_received(stack: Sandbox) -> int | None:
 async def _count_cases(engine: AsyncEngine, *, reaching: int, seconds: float) -> int:
     """Return how many cases are stored, once they reach `reaching` or `seconds` run out."""
     sessions = session_factory(engine)
-    deadline = time.monotonic() + seconds
-    while True:
+
+    async def count() -> int:
         async with sessions() as s:
-            count = int(await s.scalar(select(func.count()).select_from(Case)) or 0)
-        if count >= reaching or time.monotonic() >= deadline:
-            return count
-        await asyncio.sleep(0.2)
+            return int(await s.scalar(select(func.count()).select_from(Case)) or 0)
+
+    return await poll(count, lambda found: found >= reaching, seconds=seconds, interval=0.2)
 
 
 async def _owners(engine: AsyncEngine, *, reaching: int, seconds: float) -> dict[int, str]:
     """Return {case id: owner} of owned cases, once `reaching` are owned or `seconds` run out."""
     # Claim acks before it stores the owner, so the owners trail the 200s a little.
     sessions = session_factory(engine)
-    deadline = time.monotonic() + seconds
-    while True:
+
+    async def owners() -> dict[int, str]:
         async with sessions() as s:
             rows = (
                 await s.execute(select(Case.id, Case.owner).where(Case.owner.is_not(None)))
             ).all()
-        owners = {case_id: str(owner) for case_id, owner in rows}
-        if len(owners) >= reaching or time.monotonic() >= deadline:
-            return owners
-        await asyncio.sleep(0.2)
+        return {case_id: str(owner) for case_id, owner in rows}
+
+    return await poll(owners, lambda found: len(found) >= reaching, seconds=seconds, interval=0.2)
 
 
 async def _press_claims(
