@@ -1,5 +1,6 @@
 """`python -m bench [names...]`: run every benchmark (or the named ones) and print one JSON line
-per figure on stdout; progress goes to stderr.
+per figure on stdout; progress goes to stderr. `python -m bench soak [options]` runs the chaos
+soak instead (see bench/soak.py).
 
 Each (benchmark, database) pair runs in its own child process, so peak memory (`ru_maxrss` never
 goes down) belongs to that benchmark alone and one crash does not take the others with it. The
@@ -52,7 +53,13 @@ def _run_child(name: str, db: DbKind) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks; return the process exit status."""
-    args = _parse(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["soak"]:
+        # The soak is a run of its own (minutes, replicas, a seed), not a figure per database.
+        from bench.soak import main as soak
+
+        return soak(argv[1:])
+    args = _parse(argv)
     if args.child:
         name, db = args.child
         return _run_child(name, cast(DbKind, db))

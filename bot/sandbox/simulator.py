@@ -193,6 +193,16 @@ class SlackSimulator:
         secret: str | None = None,
     ) -> SimResponse:
         """Submit the stored modal `view_id` with `values[block_id][action_id]` filled in."""
+        payload = self.view_submission_payload(user_id, view_id=view_id, values=values)
+        response = await self._send_payload(payload, sign=sign, secret=secret)
+        if response.status == 200:
+            self.fake.view_submitted(view_id, response.body)
+        return response
+
+    def view_submission_payload(
+        self, user_id: str, *, view_id: str, values: dict[str, dict[str, Any]]
+    ) -> JSON:
+        """Return the view_submission payload of `user_id` submitting the stored modal."""
         stored = self.fake.views.get(view_id)
         if stored is None:
             raise AssertionError(
@@ -202,7 +212,7 @@ class SlackSimulator:
             raise AssertionError(f"view {view_id} is closed; a user cannot submit it")
         view = dict(stored.payload)
         view["state"] = {"values": _state_values(stored.blocks, values, view_id)}
-        payload: JSON = {
+        return {
             "type": "view_submission",
             "team": self._team(),
             "user": self._user(user_id),
@@ -214,10 +224,6 @@ class SlackSimulator:
             "is_enterprise_install": False,
             "enterprise": None,
         }
-        response = await self._send_payload(payload, sign=sign, secret=secret)
-        if response.status == 200:
-            self.fake.view_submitted(view_id, response.body)
-        return response
 
     async def slash_command(
         self,
@@ -230,6 +236,15 @@ class SlackSimulator:
         secret: str | None = None,
     ) -> SimResponse:
         """Run a slash command as `user_id` typed it in `channel_id`."""
+        body = self.slash_command_body(user_id, text=text, command=command, channel_id=channel_id)
+        return await self.send(
+            body, content_type="application/x-www-form-urlencoded", sign=sign, secret=secret
+        )
+
+    def slash_command_body(
+        self, user_id: str, *, text: str = "", command: str = "/care", channel_id: str = "C0SANDBOX"
+    ) -> bytes:
+        """Return the form body Slack sends when `user_id` runs `command text` in `channel_id`."""
         fields = {
             "token": self.verification_token,
             "team_id": self.team_id,
@@ -245,10 +260,7 @@ class SlackSimulator:
             "response_url": self.fake.new_response_url(channel=channel_id, user_id=user_id),
             "trigger_id": self.fake.issue_trigger_id(user_id),
         }
-        body = urlencode(fields).encode()
-        return await self.send(
-            body, content_type="application/x-www-form-urlencoded", sign=sign, secret=secret
-        )
+        return urlencode(fields).encode()
 
     async def event(
         self, event: dict[str, Any], *, sign: bool = True, secret: str | None = None
@@ -299,8 +311,12 @@ class SlackSimulator:
         sign: bool = True,
         secret: str | None = None,
         timestamp: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> SimResponse:
-        """POST a raw body to the bot, signed like Slack unless `sign=False`."""
+        """POST a raw body to the bot, signed like Slack unless `sign=False`.
+
+        `extra_headers` adds headers Slack sends in some cases, e.g. `X-Slack-Retry-Num`.
+        """
         if self._session is None:
             raise RuntimeError("SlackSimulator is not started; use `async with` or `start()`")
         if sign:
@@ -308,6 +324,7 @@ class SlackSimulator:
             headers = signed_headers(key, body, content_type=content_type, timestamp=timestamp)
         else:
             headers = {"Content-Type": content_type}
+        headers.update(extra_headers or {})
         started = time.perf_counter()
         async with self._session.post(self.events_url, data=body, headers=headers) as resp:
             raw = await resp.text()
