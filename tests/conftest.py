@@ -18,6 +18,27 @@ from storage.migrate import upgrade
 POSTGRES_URL = os.environ.get("CAREBOT_TEST_POSTGRES_URL")
 DB_KINDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
 
+# Tests that wait on real clocks (bot processes, outages, paced delivery, nag ladders): `make
+# unit` leaves them out (`-m "not wallclock"`), `make test` runs them. One list, by node id
+# prefix, so marking a test slow never touches the test itself.
+WALLCLOCK = (
+    "tests/e2e/test_delivery_failures.py",
+    "tests/e2e/test_nags_e2e.py",
+    "tests/e2e/test_demo.py",
+    "tests/e2e/test_replicas.py",
+    "tests/e2e/test_cli.py",
+    "tests/e2e/test_mentions_to_cards.py::test_25_mentions_make_exactly_25_cards",
+    "tests/sandbox/test_sandbox_server.py",
+    "tests/test_gc_tuning.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the wall-clock tests."""
+    for item in items:
+        if item.nodeid.startswith(WALLCLOCK):
+            item.add_marker(pytest.mark.wallclock)
+
 
 class FakeClock:
     """A clock tests move by hand."""
