@@ -78,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_code: int = run_async(run_demo(keep=args.keep, out=sys.stdout))
         return exit_code
     except ConfigError as exc:
-        print(f"carebot: configuration error: {exc.variable} {exc.problem}", file=sys.stderr)
+        for line in exc.lines():
+            print(redact(f"carebot: configuration error: {line}", secrets), file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_OK
