@@ -45,7 +45,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
     sub.add_parser("migrate", help="apply database migrations and exit")
-    sub.add_parser("check", help="validate configuration and credentials")
+    check = sub.add_parser("check", help="validate configuration and credentials")
+    check.add_argument("--http", action="store_true", help="check for HTTP mode (else Socket Mode)")
     demo = sub.add_parser("demo", help="the whole loop against built-in sandbox Slack and X")
     demo.add_argument("--keep", action="store_true", help="leave the sandbox and bot running")
     return top
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     secrets: list[str] = []
     try:
+        if args.command == "check":
+            return _check(http=args.http)
         settings = load_settings()
         secrets = settings.secrets()
         configure_logging(settings.log_level, settings.secrets())
@@ -67,10 +70,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "migrate":
             return run_async(_migrate(settings))
-        if args.command == "check":
-            from bot.check import run_check
-
-            return run_async(run_check(settings, out=sys.stdout))
         from bot.demo import run_demo
 
         # The transcript is the demo's output; the bot's own logs only for problems.
@@ -101,3 +100,15 @@ async def _migrate(settings: Settings) -> int:
     finally:
         await engine.dispose()
     return EXIT_OK
+
+
+def _check(*, http: bool) -> int:
+    from bot.check import run_check
+    from bot.settings import load_settings_leniently
+
+    # A bad value is one of the problems the check reports, not a reason to stop before the rest.
+    settings, problems = load_settings_leniently()
+    configure_logging(settings.log_level, settings.secrets())
+    return run_async(
+        run_check(settings, problems=problems, http=http, out=sys.stdout, err=sys.stderr)
+    )

@@ -123,6 +123,13 @@ def normalise_database_url(value: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def mask(value: str) -> str:
+    """Return a secret as people may see it: its kind and length, never enough to use it."""
+    if len(value) < 12:
+        return f"({len(value)} characters)"
+    return f"{value[:5]}…{value[-2:]} ({len(value)} characters)"
+
+
 def database_password(url: str) -> str | None:
     """Return the password inside a database URL, if it has one (for log redaction)."""
     try:
@@ -467,7 +474,10 @@ def _problem(error: ErrorDetails) -> tuple[str, str]:
     if kind == "missing":
         return variable, "is required"
     if kind == "value_error":
-        return variable, str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        if loc in _SECRET_FIELDS and isinstance(given, str):
+            message += f" (got {mask(given)})"
+        return variable, message
     if kind in {"greater_than_equal", "greater_than"}:
         return variable, f"{shown} is too small; use {context.get('ge', context.get('gt'))} or more"
     if kind.startswith("int_"):
@@ -497,3 +507,25 @@ def load_settings(**overrides: Any) -> Settings:
         # Raised before validation when a value cannot be decoded at all; it names the field.
         field = str(exc).split('"')[1] if '"' in str(exc) else "configuration"
         raise ConfigError(_ALIASES.get(field, field.upper()), "cannot be read") from None
+
+
+def load_settings_leniently() -> tuple[Settings, list[tuple[str, str]]]:
+    """Return Settings with every bad value replaced by its default, and the problems found.
+
+    For `carebot check`, which reports everything wrong in one run: one malformed variable must
+    not hide what is wrong with Slack, the database or a network.
+    """
+    try:
+        return load_settings(), []
+    except ConfigError as exc:
+        problems = exc.problems
+    fields = {alias: name for name, alias in _ALIASES.items()}
+    defaults: dict[str, Any] = {}
+    for variable, _ in problems:
+        name = fields.get(variable)
+        if name is not None:
+            defaults[name] = Settings.model_fields[name].get_default(call_default_factory=True)
+    try:
+        return Settings(**defaults), problems
+    except (ValidationError, SettingsError):
+        return Settings(_env_file=None), problems
