@@ -10,9 +10,10 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from bot.errors import ConfigError
+from bot.errors import CarebotError, ConfigError
 from bot.logs import configure_logging, redact
 from bot.settings import Settings, load_settings
+from storage.probe import DatabaseUnusable
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -80,6 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.lines():
             print(redact(f"carebot: configuration error: {line}", secrets), file=sys.stderr)
         return EXIT_CONFIG
+    except DatabaseUnusable as exc:
+        print(
+            redact(f"carebot: configuration error: DATABASE_URL: {exc}", secrets), file=sys.stderr
+        )
+        return EXIT_CONFIG
+    except CarebotError as exc:
+        print(redact(f"carebot: {exc.user_message}", secrets), file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception as exc:
@@ -90,15 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from storage.engine import create_engine
-    from storage.migrate import current_revision, upgrade
+    from storage.probe import open_migrated
 
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
-        print(f"database is at revision {await current_revision(engine)}")
-    finally:
-        await engine.dispose()
+    engine, revision = await open_migrated(settings.database_url)
+    await engine.dispose()
+    print(f"database is at revision {revision}")
     return EXIT_OK
 
 

@@ -57,6 +57,10 @@ class ConfigError(CarebotError):
         return [f"{variable} {problem}" for variable, problem in self.problems]
 
 
+class SlackUnreachable(CarebotError):
+    """Slack did not answer at start-up; nothing may claim to be ready without it."""
+
+
 class SourceError(CarebotError):
     """A social network did not do what was asked."""
 
