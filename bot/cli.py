@@ -10,6 +10,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
+from bot import __version__
 from bot.errors import CarebotError, ConfigError
 from bot.logs import configure_logging, redact
 from bot.settings import Settings, load_settings
@@ -40,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="carebot", description="Social customer care run from Slack."
     )
+    top.add_argument("--version", action="version", version=f"carebot {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the bot (Socket Mode, or HTTP with --http)")
     run.add_argument("--http", action="store_true", help="serve POST /slack/events over HTTP")
