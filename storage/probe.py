@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,4 +191,5 @@ def _sqlite_file(url: URL) -> Path | None:
 
 def _remove_sqlite_files(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+        with suppress(OSError):  # never made (e.g. the folder is missing): nothing to remove
+            Path(f"{path}{suffix}").unlink()
