@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from yarl import URL as WebURL
 
@@ -128,15 +128,6 @@ def mask(value: str) -> str:
     if len(value) < 12:
         return f"({len(value)} characters)"
     return f"{value[:5]}…{value[-2:]} ({len(value)} characters)"
-
-
-def database_password(url: str) -> str | None:
-    """Return the password inside a database URL, if it has one (for log redaction)."""
-    try:
-        parsed: URL = make_url(url)
-    except ArgumentError:
-        return None
-    return parsed.password if isinstance(parsed.password, str) else None
 
 
 def _web_url(example: str) -> Callable[[str], str]:
@@ -434,9 +425,9 @@ class Settings(BaseSettings):
             self.x_access_token,
             self.x_access_token_secret,
         ]
-        found = [v.get_secret_value() for v in values if v and v.get_secret_value()]
-        password = database_password(self.database_url)
-        return [*found, password] if password else found
+        # Not the database password: SQLAlchemy and the drivers never print it, and redacting a
+        # short one ("carebot") everywhere would garble the logs.
+        return [v.get_secret_value() for v in values if v and v.get_secret_value()]
 
 
 def _optional_time(value: Any) -> Any:
