@@ -8,6 +8,7 @@ of them, instead of a driver's traceback.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from contextlib import suppress
 from dataclasses import dataclass
@@ -100,6 +101,7 @@ async def probe(url: str) -> DatabaseStatus:
     """
     parsed = make_url(url)
     new_file = _sqlite_file(parsed)
+    _require_folder(new_file, url)
     created = new_file is not None and not new_file.exists()
     engine = create_engine(url)
     try:
@@ -125,6 +127,7 @@ async def probe(url: str) -> DatabaseStatus:
 
 async def usable_engine(url: str) -> AsyncEngine:
     """Return an engine for `url` after one query proved it reachable (DatabaseUnusable if not)."""
+    _require_folder(_sqlite_file(make_url(url)), url)
     engine = create_engine(url)
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_SECONDS), engine.connect() as conn:
@@ -193,3 +196,15 @@ def _remove_sqlite_files(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         with suppress(OSError):  # never made (e.g. the folder is missing): nothing to remove
             Path(f"{path}{suffix}").unlink()
+
+
+def _require_folder(path: Path | None, url: str) -> None:
+    # Said before connecting: the driver's own failure says less, and leaves its thread behind.
+    if path is None:
+        return
+    folder = path.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise DatabaseUnusable(
+            f"cannot open {describe_url(url)}: its folder ({folder}) does not exist or Carebot "
+            "may not write there"
+        )
