@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 HEALTH_JOB = "health"
 HEALTH_TICK = timedelta(seconds=15)
+# Slack not answering a health probe within this long counts as failing, not as a hung check.
+HEALTH_SLACK_TIMEOUT_SECONDS = 5
 OK, FAILING = "ok", "failing"
 # Source health values written by the poller (bot/poller.py) that mean "working".
 _SOURCE_OK = "ok"

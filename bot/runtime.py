@@ -24,7 +24,13 @@ from bot.delivery import DeliveryService, process_id
 from bot.digest import DAILY_CHECK, DAILY_JOB, DailyDigest, DigestService, slack_poster
 from bot.edge import EVENTS_PATH, slack_events_handler
 from bot.errors import ConfigError, SlackUnreachable
-from bot.health import HEALTH_JOB, HEALTH_TICK, HealthMonitor, healthz_handler
+from bot.health import (
+    HEALTH_JOB,
+    HEALTH_SLACK_TIMEOUT_SECONDS,
+    HEALTH_TICK,
+    HealthMonitor,
+    healthz_handler,
+)
 from bot.inflight import InFlight
 from bot.ingest import IngestService, PriorityRules
 from bot.nags import SlaChecker
@@ -146,10 +152,12 @@ class Runtime:
         log.info("carebot is ready (jobs: %s)", ", ".join(self.scheduler.job_ids()) or "none")
 
     async def _start_health(self) -> None:
-        """Prove Slack takes the token and the channel before anything says "ready"."""
+        """Prove Slack takes the token and the channels before anything says "ready", then
+        start watching the health of every part for /healthz."""
         assert self.deps is not None
         assert self.engine is not None
         probe_client = build_slack_client(self.settings, retries=False, session=self._http)
+        probe_client.timeout = HEALTH_SLACK_TIMEOUT_SECONDS
         findings = await probe_slack(self.settings, self.deps.slack)
         error = config_error(findings)
         if error is not None:

@@ -283,6 +283,16 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("x_user_id")
+    @classmethod
+    def _numeric_user_id(cls, value: str | None) -> str | None:
+        if value is not None and not value.isdigit():
+            raise ValueError(
+                f"'{value}' is not a numeric X user id (the handle is not the id); leave it "
+                "empty and Carebot looks it up"
+            )
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:

@@ -55,6 +55,7 @@ def problems_of(monkeypatch: pytest.MonkeyPatch, **env: str) -> list[tuple[str, 
         ("DATABASE_URL", "not a url at all", "is not a database URL"),
         ("DATABASE_URL", "postgresql:///nohost", "names no host"),
         ("DATABASE_URL", "   ", "is empty"),
+        ("X_USER_ID", "@acmehelp", "is not a numeric X user id"),
     ],
 )
 def test_every_bad_value_is_named_in_carebots_words(

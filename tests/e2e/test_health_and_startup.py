@@ -97,6 +97,14 @@ async def test_degraded_while_x_rejects_the_credentials(stack: Sandbox, tmp_path
     assert body["checks"]["slack"]["status"] == "ok"
 
 
+async def test_before_it_is_ready_the_bot_says_it_is_starting(
+    stack: Sandbox, tmp_path: Path
+) -> None:
+    runtime = Runtime(stack.settings(db(tmp_path)))
+    assert not runtime.ready
+    assert runtime.health()["status"] == "starting"
+
+
 async def test_start_up_with_a_rejected_token_names_it_and_is_never_ready(
     stack: Sandbox, tmp_path: Path
 ) -> None:
