@@ -27,6 +27,7 @@ from bot.preflight import (
     slack_error_words,
     unreachable,
 )
+from bot.runtime import build_source
 from bot.settings import Settings, load_settings_leniently, mask
 from storage.probe import DatabaseUnusable, probe
 
@@ -107,8 +108,6 @@ async def collect(
         lines += [_finding_line(f) for f in await probe_slack(settings, slack)]
         if not http and settings.slack_app_token is not None:
             lines.append(_finding_line(await _check_app_token(settings)))
-
-    from bot.runtime import build_source
 
     if "x" in settings.networks() and not settings.x_problems():
         source = build_source(settings)
