@@ -246,3 +246,14 @@ async def test_check_shows_the_x_keys_it_tried_masked(stack: Sandbox, tmp_path: 
     assert "X_ACCESS_TOKEN=" in x_line
     for secret in (env["X_API_KEY"], env["X_API_SECRET"], env["X_ACCESS_TOKEN"]):
         assert secret not in result.output
+
+
+async def test_run_while_slack_does_not_answer_exits_1_in_plain_words(
+    stack: Sandbox, tmp_path: Path
+) -> None:
+    env = stack.environment(sqlite_url(tmp_path), CAREBOT_SLACK_API_URL=NOWHERE)
+    result = await run_http(env, tmp_path)
+    assert result.code == 1, result.output
+    assert f"cannot reach {NOWHERE}/" in result.stderr
+    assert "Traceback" not in result.output
+    assert "carebot is ready" not in result.output
