@@ -10,9 +10,11 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from bot.errors import ConfigError
+from bot import __version__
+from bot.errors import CarebotError, ConfigError
 from bot.logs import configure_logging, redact
 from bot.settings import Settings, load_settings
+from storage.probe import DatabaseUnusable
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -39,13 +41,15 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="carebot", description="Social customer care run from Slack."
     )
+    top.add_argument("--version", action="version", version=f"carebot {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the bot (Socket Mode, or HTTP with --http)")
     run.add_argument("--http", action="store_true", help="serve POST /slack/events over HTTP")
     run.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
     sub.add_parser("migrate", help="apply database migrations and exit")
-    sub.add_parser("check", help="validate configuration and credentials")
+    check = sub.add_parser("check", help="validate configuration and credentials")
+    check.add_argument("--http", action="store_true", help="check for HTTP mode (else Socket Mode)")
     demo = sub.add_parser("demo", help="the whole loop against built-in sandbox Slack and X")
     demo.add_argument("--keep", action="store_true", help="leave the sandbox and bot running")
     return top
@@ -56,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     secrets: list[str] = []
     try:
+        if args.command == "check":
+            return _check(http=args.http)
         settings = load_settings()
         secrets = settings.secrets()
         configure_logging(settings.log_level, settings.secrets())
@@ -67,10 +73,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "migrate":
             return run_async(_migrate(settings))
-        if args.command == "check":
-            from bot.check import run_check
-
-            return run_async(run_check(settings, out=sys.stdout))
         from bot.demo import run_demo
 
         # The transcript is the demo's output; the bot's own logs only for problems.
@@ -78,8 +80,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_code: int = run_async(run_demo(keep=args.keep, out=sys.stdout))
         return exit_code
     except ConfigError as exc:
-        print(f"carebot: configuration error: {exc.variable} {exc.problem}", file=sys.stderr)
+        for line in exc.lines():
+            print(redact(f"carebot: configuration error: {line}", secrets), file=sys.stderr)
         return EXIT_CONFIG
+    except DatabaseUnusable as exc:
+        print(
+            redact(f"carebot: configuration error: DATABASE_URL: {exc}", secrets), file=sys.stderr
+        )
+        return EXIT_CONFIG
+    except CarebotError as exc:
+        print(redact(f"carebot: {exc.user_message}", secrets), file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception as exc:
@@ -90,13 +101,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from storage.engine import create_engine
-    from storage.migrate import current_revision, upgrade
+    from storage.probe import open_migrated
 
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
-        print(f"database is at revision {await current_revision(engine)}")
-    finally:
-        await engine.dispose()
+    engine, revision = await open_migrated(settings.database_url)
+    await engine.dispose()
+    print(f"database is at revision {revision}")
     return EXIT_OK
+
+
+def _check(*, http: bool) -> int:
+    from bot.check import run_check
+    from bot.settings import load_settings_leniently
+
+    # A bad value is one of the problems the check reports, not a reason to stop before the rest.
+    settings, problems = load_settings_leniently()
+    configure_logging(settings.log_level, settings.secrets())
+    return run_async(
+        run_check(settings, problems=problems, http=http, out=sys.stdout, err=sys.stderr)
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 log = logging.getLogger("carebot.errors")
@@ -31,12 +32,33 @@ class UnexpectedError(CarebotError):
 
 
 class ConfigError(CarebotError):
-    """A setting is missing or malformed; `variable` names it."""
+    """A setting is missing or malformed; `variable` names it.
 
-    def __init__(self, variable: str, problem: str) -> None:
+    One error may carry several problems (`problems`, each a variable and what is wrong with it),
+    so that one run reports everything to fix; `variable` and `problem` are the first of them.
+    """
+
+    def __init__(
+        self, variable: str, problem: str, *, more: Sequence[tuple[str, str]] = ()
+    ) -> None:
         super().__init__(f"{variable}: {problem}")
         self.variable = variable
         self.problem = problem
+        self.problems: list[tuple[str, str]] = [(variable, problem), *more]
+
+    @classmethod
+    def of(cls, problems: Sequence[tuple[str, str]]) -> ConfigError:
+        """Return one error carrying every `(variable, problem)` of `problems` (at least one)."""
+        (variable, problem), *more = problems
+        return cls(variable, problem, more=more)
+
+    def lines(self) -> list[str]:
+        """Return one line per problem, naming its variable."""
+        return [f"{variable} {problem}" for variable, problem in self.problems]
+
+
+class SlackUnreachable(CarebotError):
+    """Slack did not answer at start-up; nothing may claim to be ready without it."""
 
 
 class SourceError(CarebotError):

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.sla import ResponsePolicy, start_deadline
+from bot.sla import Ladder, NagStep, ResponsePolicy, start_deadline
 from bot.sources import Mention
 from storage import repo
 from storage.engine import SessionFactory
@@ -50,12 +50,15 @@ class IngestResult:
     new_cases: int
     follow_ups: int
     duplicates: int
+    # New cases that were already past their response target when they arrived (first start).
+    overdue: int = 0
 
     def __add__(self, other: IngestResult) -> IngestResult:
         return IngestResult(
             new_cases=self.new_cases + other.new_cases,
             follow_ups=self.follow_ups + other.follow_ups,
             duplicates=self.duplicates + other.duplicates,
+            overdue=self.overdue + other.overdue,
         )
 
 
@@ -76,9 +79,19 @@ class IngestService:
         self._rules = rules
 
     async def ingest(
-        self, *, source_key: str, mentions: Sequence[Mention], cursor: str | None
+        self,
+        *,
+        source_key: str,
+        mentions: Sequence[Mention],
+        cursor: str | None,
+        backfill: bool = False,
     ) -> IngestResult:
-        """Store `mentions` (oldest first) and save `cursor`, all in one transaction."""
+        """Store `mentions` (oldest first) and save `cursor`, all in one transaction.
+
+        `backfill` (the first poll, with no saved cursor): a mention already past its response
+        target is stored as breached with its nags counted as said, so a day of history becomes
+        cards marked *Overdue* rather than a burst of breach alerts (the poller posts one line).
+        """
         now = self._clock()
         totals = IngestResult(new_cases=0, follow_ups=0, duplicates=0)
         async with self._sessions() as s, s.begin():
@@ -86,12 +99,20 @@ class IngestService:
             for mention in mentions:
                 by_network.setdefault(mention.network, []).append(mention)
             for network, batch in by_network.items():
-                totals = totals + await self._ingest_network(s, network, batch, now=now)
+                totals = totals + await self._ingest_network(
+                    s, network, batch, now=now, backfill=backfill
+                )
             await repo.save_cursor(s, source=source_key, cursor=cursor, now=now)
         return totals
 
     async def _ingest_network(
-        self, s: AsyncSession, network: str, batch: list[Mention], *, now: datetime
+        self,
+        s: AsyncSession,
+        network: str,
+        batch: list[Mention],
+        *,
+        now: datetime,
+        backfill: bool = False,
     ) -> IngestResult:
         known = await repo.known_message_ids(
             s, network=network, external_ids=[m.external_id for m in batch]
@@ -122,6 +143,9 @@ class IngestService:
             else:
                 new_rows[key] = self._new_case_row(mention, now=now)
                 messages.append((key, mention, False))
+        overdue = (
+            sum(self._settle_overdue(row, now=now) for row in new_rows.values()) if backfill else 0
+        )
         ids = await repo.insert_cases(s, rows=list(new_rows.values()))
         await repo.insert_messages(
             s,
@@ -132,7 +156,26 @@ class IngestService:
                 for target, mention, up in messages
             ],
         )
-        return IngestResult(new_cases=len(new_rows), follow_ups=follow_ups, duplicates=duplicates)
+        return IngestResult(
+            new_cases=len(new_rows), follow_ups=follow_ups, duplicates=duplicates, overdue=overdue
+        )
+
+    def _settle_overdue(self, row: dict[str, Any], *, now: datetime) -> bool:
+        """Mark a new case already past its deadline as breached, its due nags as said."""
+        if row["due_at"] > now:
+            return False
+        ladder = Ladder(self._policy)
+        urgent = row["priority"] == Priority.URGENT
+        said = max(
+            step
+            for step in NagStep
+            if step > NagStep.NONE and ladder.at(step, due_at=row["due_at"], urgent=urgent) <= now
+        )
+        following = ladder.next_step(due_at=row["due_at"], urgent=urgent, posted=said, after=now)
+        row["nag_step"] = int(said)
+        row["next_nag_at"] = following[1] if following else None
+        row["breached_at"] = now
+        return True
 
     def _new_case_row(self, mention: Mention, *, now: datetime) -> dict[str, Any]:
         priority = self._rules.classify(mention)
@@ -162,6 +205,7 @@ class IngestService:
             card_version=1,
             nag_step=0,
             next_nag_at=deadline.first_nag_at,
+            breached_at=None,
         )
 
     def _add_follow_up_to_new(self, row: dict[str, Any], mention: Mention) -> None:

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from bot.clock import Clock
+from bot.delivery import SlackRejected, SlackUnavailable
+from bot.durations import format_duration
 from bot.errors import NetworkAuthError, NetworkRateLimited, SourceError
 from bot.ingest import IngestService
 from bot.sources import Source
@@ -99,8 +101,13 @@ class Poller:
             return
         self._backoff = 0.0
         stored = await self._ingest.ingest(
-            source_key=self.key, mentions=result.mentions, cursor=result.cursor
+            source_key=self.key,
+            mentions=result.mentions,
+            cursor=result.cursor,
+            backfill=cursor is None,
         )
+        if stored.overdue:
+            await self._summarise_backfill(stored.new_cases, stored.overdue)
         if (
             health != HEALTH_OK
             and await self._set_health(HEALTH_OK, None)
@@ -114,6 +121,21 @@ class Poller:
                 "%s: %d new case(s), %d follow-up(s)", self.key, stored.new_cases, stored.follow_ups
             )
             self._on_new()
+
+    async def _summarise_backfill(self, taken: int, overdue: int) -> None:
+        """Say once, in the channel, what the first poll took in that was already overdue."""
+        text = (
+            f":inbox_tray: First look at {self._label}: Carebot took in {taken} "
+            f"mention{'s' if taken != 1 else ''} from the last {format_duration(self._backfill)}. "
+            f"{overdue} of them {'were' if overdue != 1 else 'was'} already past the response "
+            "target before Carebot was running: their cards say *Overdue*, and no breach "
+            "alert was sent for them."
+        )
+        try:
+            await self._notify(text)
+        except (SlackUnavailable, SlackRejected) as exc:
+            # The cases and their cards are safe in the database; only this note is lost.
+            log.warning("could not post the first-poll summary: %s", exc)
 
     async def release(self) -> None:
         """Give up the polling lease (on shutdown), so another replica polls at once."""

@@ -23,21 +23,29 @@ from bot.clock import Clock, utc_now
 from bot.delivery import DeliveryService, process_id
 from bot.digest import DAILY_CHECK, DAILY_JOB, DailyDigest, DigestService, slack_poster
 from bot.edge import EVENTS_PATH, slack_events_handler
-from bot.errors import ConfigError
+from bot.errors import ConfigError, SlackUnreachable
+from bot.health import (
+    HEALTH_JOB,
+    HEALTH_SLACK_TIMEOUT_SECONDS,
+    HEALTH_TICK,
+    HealthMonitor,
+    healthz_handler,
+)
 from bot.inflight import InFlight
 from bot.ingest import IngestService, PriorityRules
 from bot.nags import SlaChecker
 from bot.ownership import OwnershipService
 from bot.pacing import ChannelPacer
 from bot.poller import Poller
+from bot.preflight import config_error, probe_slack
 from bot.replies import ReplyService
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import ResponsePolicy, start_deadline
 from bot.sources import Source
-from storage.engine import SessionFactory, create_engine, session_factory
-from storage.migrate import current_revision, upgrade
+from storage.engine import SessionFactory, session_factory
 from storage.models import Case, Priority
+from storage.probe import open_migrated
 
 log = logging.getLogger(__name__)
 
@@ -125,23 +133,51 @@ class Runtime:
         self.in_flight = InFlight()
         self.ready = False
         self.revision: str | None = None
+        self.monitor: HealthMonitor | None = None
 
     async def start(self) -> None:
         """Migrate the database, open clients and sources, and start the periodic jobs."""
-        self.engine = create_engine(self.settings.database_url)
-        await upgrade(self.engine)
-        self.revision = await current_revision(self.engine)
+        self.engine, self.revision = await open_migrated(self.settings.database_url)
         log.info("database migrated to revision %s", self.revision)
         source = self._source_factory(self.settings)
         if source is not None:
             await source.start()
         self._http = ClientSession()
         self.deps = self._build_deps(source)
+        await self._start_health()
         self.app = build_app(self.settings, self.deps)
         self._schedule_jobs(self.deps)
         self.scheduler.start()
         self.ready = True
         log.info("carebot is ready (jobs: %s)", ", ".join(self.scheduler.job_ids()) or "none")
+
+    async def _start_health(self) -> None:
+        """Prove Slack takes the token and the channels before anything says "ready", then
+        start watching the health of every part for /healthz."""
+        assert self.deps is not None
+        assert self.engine is not None
+        probe_client = build_slack_client(self.settings, retries=False, session=self._http)
+        probe_client.timeout = HEALTH_SLACK_TIMEOUT_SECONDS
+        findings = await probe_slack(self.settings, self.deps.slack)
+        error = config_error(findings)
+        if error is not None:
+            raise error
+        failed = [f.text for f in findings if not f.ok]
+        if failed:
+            raise SlackUnreachable("; ".join(failed))
+        source = self.deps.source
+        self.monitor = HealthMonitor(
+            settings=self.settings,
+            engine=self.engine,
+            sessions=self.deps.sessions,
+            slack=probe_client,
+            networks=[source.network] if source is not None else [],
+            clock=self.clock,
+            revision=self.revision,
+        )
+        self.monitor.record_slack(findings)
+        await self.monitor.refresh(slack=False)
+        self.scheduler.every(HEALTH_JOB, HEALTH_TICK, self.monitor.refresh)
 
     def _build_deps(self, source: Source | None) -> Deps:
         settings = self.settings
@@ -250,10 +286,15 @@ class Runtime:
         log.info("carebot stopped")
 
     def health(self) -> dict[str, Any]:
-        """Return the /healthz body."""
+        """Return the /healthz body (INTERFACE.md: status ok or degraded, a check per part)."""
         source = self.deps.source if self.deps else None
+        report = (
+            self.monitor.report(ready=self.ready)
+            if self.monitor is not None
+            else {"status": "starting", "checks": {}}
+        )
         return {
-            "status": "ok" if self.ready else "starting",
+            **report,
             "database": {"revision": self.revision},
             "sources": [source.network] if source else [],
             "jobs": self.scheduler.job_ids(),
@@ -269,11 +310,7 @@ def health_app(runtime: Runtime) -> web.Application:
     app = web.Application()
     app.router.add_post(EVENTS_PATH, slack_events_handler(runtime.app, secret.get_secret_value()))
 
-    async def healthz(_request: web.Request) -> web.Response:
-        body = runtime.health()
-        return web.json_response(body, status=200 if runtime.ready else 503)
-
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", healthz_handler(runtime))
     return app
 
 

@@ -6,6 +6,8 @@ that names the variable; secrets are `SecretStr` and never printed.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import date, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,7 +20,11 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from yarl import URL as WebURL
 
 from bot.durations import BusinessHours, parse_business_hours, parse_clock_time, parse_duration
 from bot.errors import ConfigError
@@ -48,6 +54,90 @@ def _csv(value: Any) -> Any:
 
 
 CsvList = Annotated[list[str], NoDecode, BeforeValidator(_csv)]
+
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]+")
+# What hosted PostgreSQL hands out (`postgres://`, `postgresql://`) means asyncpg here.
+_ASYNC_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+_DATABASE_EXAMPLES = (
+    "postgresql://user:password@host:5432/carebot or sqlite+aiosqlite:///carebot.db"
+)
+
+
+def _holiday(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"'{value}' is not a date; use YYYY-MM-DD, e.g. 2026-12-25") from None
+
+
+def _holidays(value: Any) -> Any:
+    items = _csv(value)
+    return [_holiday(item) for item in items] if isinstance(items, list) else items
+
+
+def _whole_number(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        if not text.isdigit():
+            raise ValueError(f"'{value}' is not a whole number of 0 or more, e.g. 10000")
+        return int(text)
+    return value
+
+
+def normalise_database_url(value: str) -> str:
+    """Return `value` as the async SQLAlchemy URL Carebot uses, or raise ValueError saying why.
+
+    `postgres://` and `postgresql://` mean asyncpg, `sqlite://` means aiosqlite, and libpq's
+    `sslmode=` is asyncpg's `ssl=`. The error never shows a password.
+    """
+    text = value.strip()
+    if not text:
+        raise ValueError(f"is empty; use e.g. {_DATABASE_EXAMPLES}")
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ValueError(f"is not a database URL; use e.g. {_DATABASE_EXAMPLES}") from None
+    shown = url.render_as_string(hide_password=True)
+    driver = _ASYNC_DRIVERS.get(url.drivername)
+    if driver is None:
+        raise ValueError(
+            f"'{shown}' uses '{url.drivername}', which Carebot does not support; "
+            f"use PostgreSQL or SQLite, e.g. {_DATABASE_EXAMPLES}"
+        )
+    url = url.set(drivername=driver)
+    if driver.startswith("postgresql"):
+        if not url.host and "host" not in url.query:
+            raise ValueError(f"'{shown}' names no host; use e.g. {_DATABASE_EXAMPLES}")
+        if "sslmode" in url.query:
+            query = dict(url.query)
+            query.setdefault("ssl", query.pop("sslmode"))
+            url = url.set(query=query)
+    return url.render_as_string(hide_password=False)
+
+
+def mask(value: str) -> str:
+    """Return a secret as people may see it: its kind and length, never enough to use it."""
+    if len(value) < 12:
+        return f"({len(value)} characters)"
+    return f"{value[:5]}…{value[-2:]} ({len(value)} characters)"
+
+
+def _web_url(example: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        url = WebURL(value.strip())
+        if url.scheme not in {"http", "https"} or not url.host:
+            raise ValueError(f"'{value}' is not an http(s) URL; use e.g. {example}")
+        return value.strip()
+
+    return check
 
 
 class Settings(BaseSettings):
@@ -143,7 +233,7 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_URGENT_WORDS),
         validation_alias=AliasChoices("CAREBOT_URGENT_WORDS", "urgent_words"),
     )
-    urgent_followers: int = Field(
+    urgent_followers: Annotated[int, BeforeValidator(_whole_number)] = Field(
         default=10_000,
         ge=0,
         validation_alias=AliasChoices("CAREBOT_URGENT_FOLLOWERS", "urgent_followers"),
@@ -152,7 +242,7 @@ class Settings(BaseSettings):
         default=timedelta(seconds=30),
         validation_alias=AliasChoices("CAREBOT_SLA_CHECK_INTERVAL", "sla_check_interval"),
     )
-    holidays: Annotated[list[date], NoDecode, BeforeValidator(_csv)] = Field(
+    holidays: Annotated[list[date], NoDecode, BeforeValidator(_holidays)] = Field(
         default_factory=list, validation_alias=AliasChoices("CAREBOT_HOLIDAYS", "holidays")
     )
     digest_at: Annotated[time | None, BeforeValidator(lambda v: _optional_time(v))] = Field(
@@ -161,6 +251,52 @@ class Settings(BaseSettings):
     digest_channel: str | None = Field(
         default=None, validation_alias=AliasChoices("CAREBOT_DIGEST_CHANNEL", "digest_channel")
     )
+
+    @field_validator(
+        "slack_bot_token",
+        "slack_app_token",
+        "slack_signing_secret",
+        "channel",
+        "x_bearer_token",
+        "x_api_key",
+        "x_api_secret",
+        "x_access_token",
+        "x_access_token_secret",
+        "x_user_id",
+        "digest_channel",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `CAREBOT_CHANNEL=` (an .env line left blank) means "not set", never "the channel ''".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("channel", "digest_channel")
+    @classmethod
+    def _channel_id(cls, value: str | None) -> str | None:
+        if value is not None and not _CHANNEL_ID.fullmatch(value):
+            raise ValueError(
+                f"'{value}' is not a channel ID; use the ID (C…) shown at the bottom of the "
+                "channel's details in Slack, not its name"
+            )
+        return value
+
+    @field_validator("x_user_id")
+    @classmethod
+    def _numeric_user_id(cls, value: str | None) -> str | None:
+        if value is not None and not value.isdigit():
+            raise ValueError(
+                f"'{value}' is not a numeric X user id (the handle is not the id); leave it "
+                "empty and Carebot looks it up"
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalise_database_url(value)
 
     @field_validator("timezone")
     @classmethod
@@ -190,12 +326,13 @@ class Settings(BaseSettings):
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
+        value = _web_url("https://slack.com/api/")(value)
         return value if value.endswith("/") else value + "/"
 
     @field_validator("x_api_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+        return _web_url("https://api.twitter.com")(value).rstrip("/")
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -216,19 +353,75 @@ class Settings(BaseSettings):
         """Return the configured time zone."""
         return ZoneInfo(self.timezone)
 
-    def require_for_run(self, *, http: bool) -> None:
-        """Raise ConfigError naming the first variable `carebot run` needs and lacks."""
-        if self.slack_bot_token is None:
-            raise ConfigError("SLACK_BOT_TOKEN", "is required (the bot token, xoxb-…)")
-        if self.channel is None:
-            raise ConfigError("CAREBOT_CHANNEL", "is required (the channel ID where cards go)")
-        if http and self.slack_signing_secret is None:
-            raise ConfigError("SLACK_SIGNING_SECRET", "is required with --http")
-        if not http and self.slack_app_token is None:
-            raise ConfigError(
-                "SLACK_APP_TOKEN",
-                "is required for Socket Mode (xapp-…); or run with --http and SLACK_SIGNING_SECRET",
+    def x_problems(self) -> list[tuple[str, str]]:
+        """Return what is missing from a half-configured X (reads need the bearer token; replies
+        and `users/me` need all four OAuth 1.0a user-context keys)."""
+        user_context = {
+            "X_API_KEY": self.x_api_key,
+            "X_API_SECRET": self.x_api_secret,
+            "X_ACCESS_TOKEN": self.x_access_token,
+            "X_ACCESS_TOKEN_SECRET": self.x_access_token_secret,
+        }
+        missing = [name for name, value in user_context.items() if value is None]
+        if self.x_bearer_token is None:
+            if len(missing) == len(user_context):
+                return []  # X is simply off
+            return [
+                (
+                    "X_BEARER_TOKEN",
+                    "is required when the X user-context keys are set: Carebot reads mentions "
+                    "with the app's bearer token (developer console → Keys and tokens)",
+                )
+            ]
+        return [
+            (
+                name,
+                "is required with X_BEARER_TOKEN: replies on X and looking up the brand account "
+                "need all four OAuth 1.0a user-context keys (X_API_KEY, X_API_SECRET, "
+                "X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET)",
             )
+            for name in missing
+        ]
+
+    def networks(self) -> list[str]:
+        """Return the networks that are switched on (X when X_BEARER_TOKEN is set)."""
+        return ["x"] if self.x_bearer_token is not None else []
+
+    def run_problems(self, *, http: bool) -> list[tuple[str, str]]:
+        """Return every `(variable, problem)` that stops `carebot run` (in this mode) working."""
+        problems: list[tuple[str, str]] = []
+        if self.slack_bot_token is None:
+            problems.append(("SLACK_BOT_TOKEN", "is required (the bot token, xoxb-…)"))
+        if self.channel is None:
+            problems.append(
+                ("CAREBOT_CHANNEL", "is required (the ID of the channel where cards go, C…)")
+            )
+        if http and self.slack_signing_secret is None:
+            problems.append(("SLACK_SIGNING_SECRET", "is required with --http"))
+        if not http and self.slack_app_token is None:
+            problems.append(
+                (
+                    "SLACK_APP_TOKEN",
+                    "is required for Socket Mode (xapp-…); or run with --http and "
+                    "SLACK_SIGNING_SECRET",
+                )
+            )
+        problems += self.x_problems()
+        if not self.networks() and not self.x_problems():
+            problems.append(
+                (
+                    "X_BEARER_TOKEN",
+                    "is not set, so no network is on and Carebot would read no mentions: set "
+                    "X_BEARER_TOKEN and the four X user-context keys",
+                )
+            )
+        return problems
+
+    def require_for_run(self, *, http: bool) -> None:
+        """Raise one ConfigError naming every variable `carebot run` needs and lacks."""
+        problems = self.run_problems(http=http)
+        if problems:
+            raise ConfigError.of(problems)
 
     def secrets(self) -> list[str]:
         """Return every secret value that is set, for log redaction."""
@@ -242,6 +435,8 @@ class Settings(BaseSettings):
             self.x_access_token,
             self.x_access_token_secret,
         ]
+        # Not the database password: SQLAlchemy and the drivers never print it, and redacting a
+        # short one ("carebot") everywhere would garble the logs.
         return [v.get_secret_value() for v in values if v and v.get_secret_value()]
 
 
@@ -263,19 +458,75 @@ def _env_name(name: str) -> str:
 _ALIASES = {name: _env_name(name) for name in Settings.model_fields}
 
 
+# Secrets whose value an error message must never show.
+_SECRET_FIELDS = frozenset(
+    name for name, field in Settings.model_fields.items() if field.annotation == SecretStr | None
+)
+
+
+def _problem(error: ErrorDetails) -> tuple[str, str]:
+    """Return the variable and Carebot's own words for one pydantic validation error."""
+    loc = str(error["loc"][0]) if error["loc"] else ""
+    variable = _ALIASES.get(loc, loc.upper() or "configuration")
+    kind = error.get("type", "")
+    given = error.get("input")
+    shown = "the value given" if loc in _SECRET_FIELDS else f"'{given}'"
+    context = error.get("ctx") or {}
+    if kind == "missing":
+        return variable, "is required"
+    if kind == "value_error":
+        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        if loc in _SECRET_FIELDS and isinstance(given, str):
+            message += f" (got {mask(given)})"
+        return variable, message
+    if kind in {"greater_than_equal", "greater_than"}:
+        return variable, f"{shown} is too small; use {context.get('ge', context.get('gt'))} or more"
+    if kind.startswith("int_"):
+        return variable, f"{shown} is not a whole number"
+    if kind.startswith(("date_", "datetime_")):
+        return variable, f"{shown} is not a date; use YYYY-MM-DD"
+    if kind.startswith("time_"):
+        return variable, f"{shown} is not a time of day; use HH:MM"
+    if kind.startswith(("string_", "list_", "model_")):
+        return variable, f"{shown} is not a value Carebot can read here (see .env.example)"
+    return variable, f"{shown} is not valid (see the README's configuration table)"
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build Settings from the environment and `.env`; raise ConfigError on a bad value."""
+    """Build Settings from the environment and `.env`; raise one ConfigError naming every bad
+    value (so one run shows all there is to fix)."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = str(error["loc"][0]) if error["loc"] else ""
-        variable = _ALIASES.get(loc, loc.upper() or "configuration")
-        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-        if error.get("type") == "missing":
-            message = "is required"
-        raise ConfigError(variable, message) from None
+        problems: list[tuple[str, str]] = []
+        for error in exc.errors():
+            problem = _problem(error)
+            if problem not in problems:
+                problems.append(problem)
+        raise ConfigError.of(problems) from None
     except SettingsError as exc:
         # Raised before validation when a value cannot be decoded at all; it names the field.
         field = str(exc).split('"')[1] if '"' in str(exc) else "configuration"
         raise ConfigError(_ALIASES.get(field, field.upper()), "cannot be read") from None
+
+
+def load_settings_leniently() -> tuple[Settings, list[tuple[str, str]]]:
+    """Return Settings with every bad value replaced by its default, and the problems found.
+
+    For `carebot check`, which reports everything wrong in one run: one malformed variable must
+    not hide what is wrong with Slack, the database or a network.
+    """
+    try:
+        return load_settings(), []
+    except ConfigError as exc:
+        problems = exc.problems
+    fields = {alias: name for name, alias in _ALIASES.items()}
+    defaults: dict[str, Any] = {}
+    for variable, _ in problems:
+        name = fields.get(variable)
+        if name is not None:
+            defaults[name] = Settings.model_fields[name].get_default(call_default_factory=True)
+    try:
+        return Settings(**defaults), problems
+    except (ValidationError, SettingsError):
+        return Settings(_env_file=None), problems

@@ -39,6 +39,15 @@ ALL_VARS = [
 ]
 
 
+X_KEYS = {
+    "x_bearer_token": "bearer",
+    "x_api_key": "key",
+    "x_api_secret": "secret",
+    "x_access_token": "access",
+    "x_access_token_secret": "access-secret",
+}
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ALL_VARS:
@@ -153,9 +162,14 @@ def test_run_requirements_name_the_missing_variable() -> None:
         Settings(slack_bot_token="xoxb-1", channel="C1").require_for_run(http=True)
     with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
         Settings(slack_bot_token="xoxb-1", channel="C1").require_for_run(http=False)
-    Settings(slack_bot_token="xoxb-1", channel="C1", slack_signing_secret="s").require_for_run(
-        http=True
-    )
+    # INTERFACE.md: at least one network must be on for `carebot run`.
+    with pytest.raises(ConfigError, match="X_BEARER_TOKEN"):
+        Settings(slack_bot_token="xoxb-1", channel="C1", slack_signing_secret="s").require_for_run(
+            http=True
+        )
+    Settings(
+        slack_bot_token="xoxb-1", channel="C1", slack_signing_secret="s", **X_KEYS
+    ).require_for_run(http=True)
 
 
 def test_tokens_are_never_in_repr() -> None:

@@ -287,6 +287,7 @@ class FakeSlack:
         self.ratelimited_count = 0
         self.users: dict[str, FakeUser] = {}
         self.channels: dict[str, FakeChannel] = {}
+        self._deleted_channels: set[str] = set()
         self.usergroups: dict[str, list[str]] = {}
         self._calls_by_method: dict[str, list[SlackCall]] = {}
         self._messages: dict[tuple[str, str], StoredMessage] = {}
@@ -413,7 +414,15 @@ class FakeSlack:
         )
         self.channels[channel_id] = channel
         self._channel_names[channel.name] = channel_id
+        self._deleted_channels.discard(channel_id)
         return channel
+
+    def delete_channel(self, channel_id: str) -> None:
+        """Make `channel_id` unknown: every method naming it answers `channel_not_found`."""
+        channel = self.channels.pop(channel_id, None)
+        if channel is not None:
+            self._channel_names.pop(channel.name, None)
+        self._deleted_channels.add(channel_id)
 
     def set_usergroup(self, usergroup_id: str, users: list[str]) -> None:
         """Set the members of a user group (`S…`) for usergroups.users.list."""
@@ -746,7 +755,7 @@ class FakeSlack:
         by_name = self._channel_names.get(value.removeprefix("#"))
         if by_name is not None:
             return self.channels[by_name]
-        if _CHANNEL_ID.match(value):
+        if _CHANNEL_ID.match(value) and value not in self._deleted_channels:
             return self.add_channel(value)
         raise SlackApiFailure("channel_not_found")
 

@@ -204,7 +204,9 @@ async def test_migrate_prints_the_revision_and_can_run_twice(tmp_path: Path) -> 
 
 
 async def test_check_passes_against_the_sandbox(stack: Sandbox, tmp_path: Path) -> None:
-    result = await carebot("check", env=stack.environment(sqlite_url(tmp_path)), cwd=tmp_path)
+    result = await carebot(
+        "check", "--http", env=stack.environment(sqlite_url(tmp_path)), cwd=tmp_path
+    )
     assert result.code == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert any(line.startswith("ok    Slack: connected as @carebot") for line in lines)
@@ -215,7 +217,9 @@ async def test_check_passes_against_the_sandbox(stack: Sandbox, tmp_path: Path) 
 
 async def test_check_names_a_revoked_slack_token(stack: Sandbox, tmp_path: Path) -> None:
     stack.slack.revoke_token()
-    result = await carebot("check", env=stack.environment(sqlite_url(tmp_path)), cwd=tmp_path)
+    result = await carebot(
+        "check", "--http", env=stack.environment(sqlite_url(tmp_path)), cwd=tmp_path
+    )
     assert result.code == 1, result.stdout + result.stderr
     slack_lines = [line for line in result.stdout.splitlines() if "Slack" in line]
     assert len(slack_lines) == 1
@@ -227,7 +231,9 @@ async def test_check_names_a_revoked_slack_token(stack: Sandbox, tmp_path: Path)
 
 async def test_check_names_revoked_x_credentials(stack: Sandbox, tmp_path: Path) -> None:
     stack.x.revoke_credentials()
-    result = await carebot("check", env=stack.environment(sqlite_url(tmp_path)), cwd=tmp_path)
+    result = await carebot(
+        "check", "--http", env=stack.environment(sqlite_url(tmp_path)), cwd=tmp_path
+    )
     assert result.code == 1, result.stdout + result.stderr
     x_lines = [line for line in result.stdout.splitlines() if line.startswith("FAIL  X:")]
     assert len(x_lines) == 1
