@@ -27,6 +27,8 @@ WALLCLOCK = (
     "tests/e2e/test_demo.py",
     "tests/e2e/test_replicas.py",
     "tests/e2e/test_cli.py",
+    "tests/e2e/test_cli_setup.py",
+    "tests/e2e/test_health_and_startup.py",
     "tests/e2e/test_mentions_to_cards.py::test_25_mentions_make_exactly_25_cards",
     "tests/sandbox/test_sandbox_server.py",
     "tests/test_gc_tuning.py",
