@@ -2,14 +2,17 @@
 
 It owns the HTTP session tweepy uses (so all X traffic can be sent to `CAREBOT_X_API_URL`), turns
 the mentions timeline into `Mention`s, posts replies, and maps every tweepy and aiohttp failure to
-a domain error whose message a support agent can act on. tweepy is untyped, so its calls are kept
-inside `_call`, which hands back plain JSON dicts (`return_type=dict`).
+a domain error whose message a support agent can act on. X sends text HTML-escaped; this module
+unescapes it exactly once (`unescape_x_text`), so everything past it holds text as typed. tweepy
+is untyped, so its calls are kept inside `_call`, which hands back plain JSON dicts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -28,6 +31,7 @@ from bot.errors import (
     NetworkRateLimited,
     NetworkUnavailable,
     ReplyEmpty,
+    ReplyNotAllowed,
     ReplyRejected,
     ReplyTooLong,
     SourceError,
@@ -35,7 +39,7 @@ from bot.errors import (
 from bot.sources.base import Author, FetchResult, Mention, SentReply, SourceLimits
 from bot.sources.x_text import X_REPLY_LIMIT, x_weighted_length
 
-__all__ = ["XSource", "x_api_rewrite"]
+__all__ = ["XSource", "unescape_x_text", "x_api_rewrite"]
 
 _X_HOSTS: Final = frozenset({"api.twitter.com", "api.x.com"})
 _TWEET_FIELDS: Final = [
@@ -44,8 +48,26 @@ _TWEET_FIELDS: Final = [
     "referenced_tweets",
     "author_id",
     "in_reply_to_user_id",
+    "entities",
+    "note_tweet",
+    "edit_history_tweet_ids",
 ]
 _USER_FIELDS: Final = ["username", "name", "verified", "public_metrics"]
+# X escapes exactly these three in post text (and nothing else), so exactly these are undone.
+_X_ENTITIES: Final = re.compile(r"&(amp|lt|gt);")
+_X_UNESCAPE: Final = {"amp": "&", "lt": "<", "gt": ">"}
+_REPLY_RULE: Final = "You can only reply to or quote posts where you are mentioned"
+_NOT_ALLOWED: Final = (
+    "X only lets the brand reply to posts that mention or quote it, and this one doesn't. "
+    "Answer the customer on X directly, or wait for a post that mentions the brand."
+)
+
+
+def unescape_x_text(text: str) -> str:
+    """Return X's HTML-escaped post text as its author typed it (one pass: `&amp;lt;` → `&lt;`)."""
+    return _X_ENTITIES.sub(lambda m: _X_UNESCAPE[m.group(1)], text)
+
+
 _EXPANSIONS: Final = ["author_id", "referenced_tweets.id"]
 _UNREACHABLE: Final = "Can't reach X right now; Carebot will try again shortly."
 
@@ -163,10 +185,14 @@ class XSource:
                 raise SourceError(f"X could not list the brand's mentions: {_first_error(payload)}")
             if first_page and tweets:
                 newest = max(int(t["id"]) for t in tweets)
-            users = {u["id"]: u for u in payload.get("includes", {}).get("users", [])}
+            includes = payload.get("includes", {})
+            users = {u["id"]: u for u in includes.get("users", [])}
+            authors = {str(t["id"]): str(t.get("author_id")) for t in includes.get("tweets", [])}
             for tweet in tweets:
                 if tweet["id"] not in mentions and _is_customer_mention(tweet, brand_id):
-                    mentions[tweet["id"]] = _mention(tweet, users.get(tweet.get("author_id")))
+                    mention = _mention(tweet, users.get(tweet.get("author_id")))
+                    summons = _summons(tweet, brand_id, authors)
+                    mentions[tweet["id"]] = dataclasses.replace(mention, summons=summons)
             token = payload.get("meta", {}).get("next_token")
             first_page = False
         ordered = sorted(mentions.values(), key=lambda m: int(m.external_id))
@@ -270,6 +296,8 @@ class XSource:
             return NetworkUnavailable(
                 f"X is having trouble (error {status}); Carebot will try again shortly."
             )
+        if replying and status == 403 and _REPLY_RULE in " ".join(_all_messages(exc)):
+            return ReplyNotAllowed(_NOT_ALLOWED)
         if replying and isinstance(exc, tweepy.errors.HTTPException) and 400 <= status < 500:
             return ReplyRejected(f"X refused the reply: {reason}")
         if isinstance(exc, tweepy.errors.Forbidden):
@@ -286,6 +314,32 @@ class XSource:
         if minutes < 90:
             return f"in {minutes} min"
         return f"after {reset_at:%H:%M} UTC"
+
+
+def _all_messages(exc: Any) -> list[str]:
+    return [str(m) for m in getattr(exc, "api_messages", []) if m]
+
+
+def _summons(tweet: dict[str, Any], brand_id: str, quoted_authors: dict[str, str]) -> bool:
+    """Tell whether the post mentions the brand (an entity) or quotes one of the brand's posts."""
+    entities = tweet.get("entities") or {}
+    note = tweet.get("note_tweet") or {}
+    mentions = list(entities.get("mentions") or []) + list(
+        (note.get("entities") or {}).get("mentions") or []
+    )
+    if any(str(m.get("id")) == brand_id for m in mentions if isinstance(m, dict)):
+        return True
+    return any(
+        ref.get("type") == "quoted" and quoted_authors.get(str(ref.get("id"))) == brand_id
+        for ref in tweet.get("referenced_tweets", [])
+    )
+
+
+def _post_text(tweet: dict[str, Any]) -> str:
+    """Return the whole post as typed: `note_tweet` holds what a long post's `text` cuts off."""
+    note = tweet.get("note_tweet")
+    raw = note.get("text") if isinstance(note, dict) else None
+    return unescape_x_text(str(raw if isinstance(raw, str) else tweet.get("text", "")))
 
 
 def _api_message(exc: Any) -> str:
@@ -346,7 +400,7 @@ def _mention(tweet: dict[str, Any], user: dict[str, Any] | None) -> Mention:
         external_id=tweet_id,
         conversation_id=str(tweet.get("conversation_id") or tweet_id),
         author=author,
-        text=str(tweet.get("text", "")),
+        text=_post_text(tweet),
         url=f"https://x.com/{author.handle or 'i'}/status/{tweet_id}",
         posted_at=_parse_time(tweet.get("created_at")),
         in_reply_to_id=replied_to,
