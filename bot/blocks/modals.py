@@ -11,6 +11,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
+    ButtonElement,
     CheckboxesElement,
     ContextBlock,
     InputBlock,
@@ -150,6 +151,34 @@ def reply_modal(
         submit="Send",
         close="Cancel",
     )
+
+
+def reply_blocked_modal(
+    case: Case, *, post_url: str, network_label: str | None = None
+) -> dict[str, Any]:
+    """Build the view shown instead of the Reply modal when the network forbids the reply.
+
+    On X a self-serve app may reply only to posts that mention or quote the brand; when no post in
+    the case does, nothing can be sent from Carebot, so the agent is offered the post on X.
+    """
+    network = network_label or _network(case)
+    message = (
+        f":no_entry: *{network} won't take a reply to this case from Carebot.* "
+        f"{network} lets the brand reply only to posts that mention or quote it, and none of "
+        f"@{escape_mrkdwn(case.author_handle)}'s posts in this case does. Answer on {network} "
+        "itself, or wait until the customer mentions the brand again."
+    )
+    blocks: list[Block] = [
+        *_post_blocks(case, network),
+        SectionBlock(
+            block_id=BlockId.REPLY_BLOCKED,
+            text=MarkdownTextObject(text=message),
+            accessory=ButtonElement(
+                text=f"Open on {network}", action_id=ActionId.OPEN_POST, url=post_url
+            ),
+        ),
+    ]
+    return _modal(CallbackId.REPLY_MODAL, f"Reply on {network}", case, blocks, close="Close")
 
 
 def sending_view(case: Case, text: str, *, network_label: str | None = None) -> dict[str, Any]:
