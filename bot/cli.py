@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
     sub.add_parser("migrate", help="apply database migrations and exit")
     sub.add_parser("check", help="validate configuration and credentials")
+    forget = sub.add_parser("forget", help="erase a person's posts and name on their request")
+    forget.add_argument("handle", help="their handle on the network, with or without @")
     demo = sub.add_parser("demo", help="the whole loop against built-in sandbox Slack and X")
     demo.add_argument("--keep", action="store_true", help="leave the sandbox and bot running")
     return top
@@ -67,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "migrate":
             return run_async(_migrate(settings))
+        if args.command == "forget":
+            return run_async(_forget(settings, args.handle))
         if args.command == "check":
             from bot.check import run_check
 
@@ -97,6 +101,32 @@ async def _migrate(settings: Settings) -> int:
     try:
         await upgrade(engine)
         print(f"database is at revision {await current_revision(engine)}")
+    finally:
+        await engine.dispose()
+    return EXIT_OK
+
+
+async def _forget(settings: Settings, handle: str) -> int:
+    from bot.clock import utc_now
+    from bot.compliance import ComplianceService, describe_forgotten
+    from bot.delivery import process_id
+    from storage.engine import create_engine, session_factory
+    from storage.migrate import upgrade
+
+    if not handle.strip().lstrip("@"):
+        raise ConfigError("HANDLE", "is empty; name the person's handle, e.g. carebot forget @dana")
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        service = ComplianceService(
+            sessions=session_factory(engine),
+            clock=utc_now,
+            sources=[],
+            interval=settings.compliance_interval,
+            retention=settings.retention,
+            holder=process_id(),
+        )
+        print(describe_forgotten(await service.forget(handle)))
     finally:
         await engine.dispose()
     return EXIT_OK

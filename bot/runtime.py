@@ -20,6 +20,7 @@ from bot.access import AccessPolicy
 from bot.app import Deps, build_app, build_slack_client
 from bot.blocks.digest import digest_message
 from bot.clock import Clock, utc_now
+from bot.compliance import ComplianceService
 from bot.delivery import DeliveryService, process_id
 from bot.digest import DAILY_CHECK, DAILY_JOB, DailyDigest, DigestService, slack_poster
 from bot.edge import EVENTS_PATH, slack_events_handler
@@ -35,6 +36,7 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import ResponsePolicy, start_deadline
 from bot.sources import Source
+from bot.sources.checks import CheckingSource
 from storage.engine import SessionFactory, create_engine, session_factory
 from storage.migrate import current_revision, upgrade
 from storage.models import Case, Priority
@@ -52,6 +54,7 @@ LISTENER_DRAIN_SECONDS = 15.0
 # caps it at net.core.somaxconn (4096 on current Linux).
 LISTEN_BACKLOG = 1024
 SLA_JOB = "sla"
+COMPLIANCE_JOB = "compliance"
 
 
 def response_policy(settings: Settings) -> ResponsePolicy:
@@ -212,6 +215,7 @@ class Runtime:
             # Checked every minute rather than fired once, so a restart or a replica that was
             # down at the hour still posts the day's digest (the database keeps it to one).
             self.scheduler.every(DAILY_JOB, DAILY_CHECK, daily.run_once)
+        self._schedule_compliance(deps)
         if deps.source is None:
             log.warning("no X credentials: Carebot will not read mentions (see README)")
             return
@@ -230,6 +234,22 @@ class Runtime:
         )
         self.scheduler.every(f"poll:{poller.key}", settings.poll_interval, poller.run_once)
         self.poller = poller
+
+    def _schedule_compliance(self, deps: Deps) -> None:
+        # Retention runs with or without a network; checks need a source that can look posts up.
+        checking: list[CheckingSource] = []
+        if isinstance(deps.source, CheckingSource):
+            checking.append(deps.source)
+        compliance = ComplianceService(
+            sessions=deps.sessions,
+            clock=self.clock,
+            sources=checking,
+            interval=self.settings.compliance_interval,
+            retention=self.settings.retention,
+            holder=self.holder,
+            on_change=lambda: self.scheduler.wake(DELIVERY_JOB),
+        )
+        self.scheduler.every(COMPLIANCE_JOB, self.settings.compliance_interval, compliance.run_once)
 
     async def stop(self) -> None:
         """Stop jobs (letting runs in flight finish), close the source, dispose the engine."""

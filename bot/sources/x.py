@@ -37,6 +37,7 @@ from bot.errors import (
     SourceError,
 )
 from bot.sources.base import Author, FetchResult, Mention, SentReply, SourceLimits
+from bot.sources.checks import PostCheck, PostStatus
 from bot.sources.x_text import X_REPLY_LIMIT, x_weighted_length
 
 __all__ = ["XSource", "unescape_x_text", "x_api_rewrite"]
@@ -69,6 +70,8 @@ def unescape_x_text(text: str) -> str:
 
 
 _EXPANSIONS: Final = ["author_id", "referenced_tweets.id"]
+_CHECK_FIELDS: Final = ["edit_history_tweet_ids", "note_tweet", "withheld", "author_id"]
+LOOKUP_BATCH: Final = 100  # GET /2/tweets takes at most 100 ids
 _UNREACHABLE: Final = "Can't reach X right now; Carebot will try again shortly."
 
 
@@ -218,6 +221,56 @@ class XSource:
         reply_id = str(data["id"])
         return SentReply(external_id=reply_id, url=f"https://x.com/i/web/status/{reply_id}")
 
+    async def check_posts(self, external_ids: list[str]) -> list[PostCheck]:
+        """Look the posts up (`GET /2/tweets?ids=`, 100 a call): deleted, hidden, edited or not."""
+        found: dict[str, PostCheck] = {}
+        latest_of: dict[str, str] = {}
+        for start in range(0, len(external_ids), LOOKUP_BATCH):
+            batch = external_ids[start : start + LOOKUP_BATCH]
+            payload = await self._lookup(batch)
+            for tweet in payload.get("data") or []:
+                tweet_id = str(tweet["id"])
+                history = [str(i) for i in tweet.get("edit_history_tweet_ids") or [tweet_id]]
+                if tweet.get("withheld"):
+                    found[tweet_id] = PostCheck(tweet_id, PostStatus.WITHHELD)
+                elif history[-1] != tweet_id:
+                    latest_of[history[-1]] = tweet_id
+                else:
+                    found[tweet_id] = PostCheck(tweet_id, PostStatus.OK, _post_text(tweet))
+            for error in payload.get("errors") or []:
+                check = _hidden_post(error)
+                if check is not None:
+                    found[check.external_id] = check
+        # An edited post answers with its own (old) text; its newest version has the text to show.
+        newest = list(latest_of)
+        for start in range(0, len(newest), LOOKUP_BATCH):
+            payload = await self._lookup(newest[start : start + LOOKUP_BATCH])
+            for tweet in payload.get("data") or []:
+                original = latest_of.get(str(tweet["id"]))
+                if original is not None:
+                    found[original] = PostCheck(original, PostStatus.EDITED, _post_text(tweet))
+            for error in payload.get("errors") or []:
+                check = _hidden_post(error)
+                if check is not None and check.external_id in latest_of:
+                    original = latest_of[check.external_id]
+                    found[original] = PostCheck(original, check.status)
+        return [found[i] for i in external_ids if i in found]
+
+    async def _lookup(self, ids: list[str]) -> dict[str, Any]:
+        use_bearer = bool(self._bearer_token)
+        if not use_bearer:
+            self._require_user_context("X_BEARER_TOKEN", "checking stored posts")
+        return await self._call(
+            lambda c: c.get_tweets(
+                ids,
+                tweet_fields=_CHECK_FIELDS,
+                expansions=["author_id"],
+                user_fields=["protected"],
+                user_auth=not use_bearer,
+            ),
+            replying=False,
+        )
+
     async def _brand_id(self) -> str:
         if self._user_id is None:
             if not self._has_user_context:
@@ -314,6 +367,22 @@ class XSource:
         if minutes < 90:
             return f"in {minutes} min"
         return f"after {reset_at:%H:%M} UTC"
+
+
+def _hidden_post(error: Any) -> PostCheck | None:
+    """Read one entry of a lookup's `errors`: which post, and why X no longer shows it."""
+    if not isinstance(error, dict) or error.get("resource_type") != "tweet":
+        return None
+    post_id = str(error.get("resource_id") or error.get("value") or "")
+    kind = str(error.get("type", ""))
+    if not post_id:
+        return None
+    if kind.endswith("/not-authorized-for-resource"):
+        return PostCheck(post_id, PostStatus.PROTECTED)
+    if kind.endswith("/resource-not-found"):
+        suspended = "suspended" in str(error.get("detail", "")).lower()
+        return PostCheck(post_id, PostStatus.SUSPENDED if suspended else PostStatus.DELETED)
+    return None
 
 
 def _all_messages(exc: Any) -> list[str]:
