@@ -7,6 +7,7 @@ from typing import TextIO
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import build_slack_client
+from bot.cost import poll_cost_lines
 from bot.errors import ConfigError, SourceError
 from bot.runtime import build_source
 from bot.settings import Settings
@@ -61,5 +62,7 @@ async def run_check(settings: Settings, *, out: TextIO) -> int:
             problems += 1
         finally:
             await source.close()
+        for line in poll_cost_lines(settings):
+            print(f"info  {line}", file=out)
     print("all checks passed" if not problems else f"{problems} check(s) failed", file=out)
     return 0 if not problems else 1

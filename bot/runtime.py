@@ -21,6 +21,7 @@ from bot.app import Deps, build_app, build_slack_client
 from bot.blocks.digest import digest_message
 from bot.clock import Clock, utc_now
 from bot.compliance import ComplianceService
+from bot.cost import CostTracker, Prices, spend_text
 from bot.delivery import DeliveryService, process_id
 from bot.digest import DAILY_CHECK, DAILY_JOB, DailyDigest, DigestService, slack_poster
 from bot.edge import EVENTS_PATH, slack_events_handler
@@ -37,6 +38,7 @@ from bot.settings import Settings
 from bot.sla import ResponsePolicy, start_deadline
 from bot.sources import Source
 from bot.sources.checks import CheckingSource
+from bot.sources.x_meter import XMeter
 from storage.engine import SessionFactory, create_engine, session_factory
 from storage.migrate import current_revision, upgrade
 from storage.models import Case, Priority
@@ -55,6 +57,8 @@ LISTENER_DRAIN_SECONDS = 15.0
 LISTEN_BACKLOG = 1024
 SLA_JOB = "sla"
 COMPLIANCE_JOB = "compliance"
+USAGE_JOB = "x-usage"
+USAGE_TICK = timedelta(seconds=30)
 
 
 def response_policy(settings: Settings) -> ResponsePolicy:
@@ -128,6 +132,7 @@ class Runtime:
         self.in_flight = InFlight()
         self.ready = False
         self.revision: str | None = None
+        self.cost: CostTracker | None = None
 
     async def start(self) -> None:
         """Migrate the database, open clients and sources, and start the periodic jobs."""
@@ -163,6 +168,23 @@ class Runtime:
             holder=self.holder,
         )
         access = AccessPolicy(slack=slack, agents=settings.agents, leads=settings.leads)
+        meter = getattr(source, "meter", None)
+        if isinstance(meter, XMeter):
+            self.cost = CostTracker(
+                sessions=sessions,
+                clock=self.clock,
+                meter=meter,
+                prices=Prices.from_settings(settings),
+                budget=settings.x_monthly_budget,
+                floor=settings.x_budget_poll_floor,
+                notify=self.delivery.notify,
+                leads=settings.leads,
+            )
+        cost = self.cost
+
+        async def spend() -> str | None:
+            return spend_text(await cost.spend()) if cost is not None else None
+
         return Deps(
             settings=settings,
             sessions=sessions,
@@ -176,7 +198,11 @@ class Runtime:
             ),
             replies=ReplyService(sessions=sessions, clock=self.clock, access=access, source=source),
             digest=DigestService(
-                sessions=sessions, clock=self.clock, access=access, policy=self.policy
+                sessions=sessions,
+                clock=self.clock,
+                access=access,
+                policy=self.policy,
+                spend=spend if cost is not None else None,
             ),
             in_flight=self.in_flight,
         )
@@ -232,7 +258,18 @@ class Runtime:
             on_new=lambda: self.scheduler.wake(DELIVERY_JOB),
             auth_retry=self.auth_retry,
         )
-        self.scheduler.every(f"poll:{poller.key}", settings.poll_interval, poller.run_once)
+        poll = poller.run_once
+        if self.cost is not None:
+            cost = self.cost
+            self.scheduler.every(USAGE_JOB, USAGE_TICK, cost.run_once)
+
+            async def poll() -> None:
+                # At the month's X budget, polls run at the floor's pace (bot/cost.py).
+                if await cost.may_poll():
+                    await poller.run_once()
+                    await cost.run_once()
+
+        self.scheduler.every(f"poll:{poller.key}", settings.poll_interval, poll)
         self.poller = poller
 
     def _schedule_compliance(self, deps: Deps) -> None:
@@ -261,6 +298,9 @@ class Runtime:
             await self.delivery.release()
         if self.poller is not None:
             await self.poller.release()
+        if self.cost is not None:
+            # Calls counted since the last tick are billed too.
+            await self.cost.flush()
         if self.deps is not None and self.deps.source is not None:
             await self.deps.source.close()
         if self._http is not None:

@@ -213,6 +213,8 @@ def digest_blocks(
                 text=MarkdownTextObject(text=_fit("*Oldest open cases*\n" + "\n".join(lines)))
             )
         )
+    if digest.spend is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=digest.spend)]))
     per = "hour" if digest.window.bucket == Bucket.HOUR else "day"
     chart = bar_chart(digest.window.labels(), digest.volume)
     blocks.append(

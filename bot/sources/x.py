@@ -38,6 +38,7 @@ from bot.errors import (
 )
 from bot.sources.base import Author, FetchResult, Mention, SentReply, SourceLimits
 from bot.sources.checks import PostCheck, PostStatus
+from bot.sources.x_meter import XMeter, has_link
 from bot.sources.x_text import X_REPLY_LIMIT, x_weighted_length
 
 __all__ = ["XSource", "unescape_x_text", "x_api_rewrite"]
@@ -121,8 +122,11 @@ class XSource:
         user_id: str | None = None,
         timeout: float = 15.0,
         clock: Clock = utc_now,
+        meter: XMeter | None = None,
     ) -> None:
         self._rewrite = x_api_rewrite(api_url)
+        # Counts every call by kind and paces calls on X's rate-limit headers.
+        self.meter = meter if meter is not None else XMeter(clock=clock)
         self._bearer_token = bearer_token
         self._user_keys = (api_key, api_secret, access_token, access_token_secret)
         self._user_id = user_id
@@ -140,7 +144,8 @@ class XSource:
         if self._session is not None:
             return
         self._session = aiohttp.ClientSession(
-            middlewares=(self._rewrite,), timeout=aiohttp.ClientTimeout(total=self._timeout)
+            middlewares=(self._rewrite, self.meter),
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
         )
         api_key, api_secret, access_token, access_token_secret = self._user_keys
         client = tweepy.asynchronous.AsyncClient(
@@ -219,6 +224,7 @@ class XSource:
         if not isinstance(data, dict) or "id" not in data:
             raise ReplyRejected(f"X did not confirm the reply: {_first_error(payload)}")
         reply_id = str(data["id"])
+        self.meter.record("post_link" if has_link(text) else "post", items=1)
         return SentReply(external_id=reply_id, url=f"https://x.com/i/web/status/{reply_id}")
 
     async def check_posts(self, external_ids: list[str]) -> list[PostCheck]:
