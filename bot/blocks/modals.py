@@ -24,6 +24,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.blocks.card import network_label as label_for_network
+from bot.blocks.compliance import removed_note
 from bot.blocks.ids import ActionId, BlockId, CallbackId, OptionValue, ResolveReason
 from bot.blocks.text import escape_mrkdwn, link, quote, slack_date, truncate
 from storage.models import Case
@@ -165,8 +166,8 @@ def reply_blocked_modal(
     message = (
         f":no_entry: *{network} won't take a reply to this case from Carebot.* "
         f"{network} lets the brand reply only to posts that mention or quote it, and none of "
-        f"@{escape_mrkdwn(case.author_handle)}'s posts in this case does. Answer on {network} "
-        "itself, or wait until the customer mentions the brand again."
+        f"@{escape_mrkdwn(case.author_handle)}'s posts still up in this case does. Answer on "
+        f"{network} itself, or wait until the customer mentions the brand again."
     )
     blocks: list[Block] = [
         *_post_blocks(case, network),
@@ -288,7 +289,12 @@ def _post_blocks(case: Case, network: str) -> list[Block]:
         ContextBlock(block_id=BlockId.MODAL_POST, elements=[MarkdownTextObject(text=author)]),
         SectionBlock(
             block_id=BlockId.MODAL_POST_TEXT,
-            text=MarkdownTextObject(text=_quoted(case.text) or "_(no text)_", verbatim=True),
+            text=MarkdownTextObject(
+                text=removed_note(case.content_removed)
+                if case.content_removed
+                else _quoted(case.text) or "_(no text)_",
+                verbatim=True,
+            ),
         ),
     ]
 
