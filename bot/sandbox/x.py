@@ -358,6 +358,8 @@ class FakeX:
         chain.append(edited.id)
         for version in chain:
             self.tweets[version].edit_history = list(chain)
+        # The new version is a post of its own: it reaches the mentions timeline like any other.
+        self._index(edited, force=int(latest.id) in set(self._mention_ids))
         return edited
 
     def delete(self, tweet: FakeTweet | str) -> None:

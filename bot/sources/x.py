@@ -183,6 +183,7 @@ class XSource:
         """Return mentions newer than `cursor` (with no cursor: posted since `not_before`)."""
         brand_id = await self._brand_id()
         mentions: dict[str, Mention] = {}
+        originals: dict[str, str] = {}  # an edited version's id -> the id first posted
         newest: int | None = None
         token: str | None = None
         first_page = True
@@ -201,8 +202,12 @@ class XSource:
                     mention = _mention(tweet, users.get(tweet.get("author_id")))
                     summons = _summons(tweet, brand_id, authors)
                     mentions[tweet["id"]] = dataclasses.replace(mention, summons=summons)
+                    history = [str(i) for i in tweet.get("edit_history_tweet_ids") or []]
+                    if history and history[0] != str(tweet["id"]):
+                        originals[str(tweet["id"])] = history[0]
             token = payload.get("meta", {}).get("next_token")
             first_page = False
+        _fold_edits(mentions, originals, cursor)
         ordered = sorted(mentions.values(), key=lambda m: int(m.external_id))
         return FetchResult(mentions=ordered, cursor=None if newest is None else str(newest))
 
@@ -373,6 +378,23 @@ class XSource:
         if minutes < 90:
             return f"in {minutes} min"
         return f"after {reset_at:%H:%M} UTC"
+
+
+def _fold_edits(
+    mentions: dict[str, Mention], originals: dict[str, str], cursor: str | None
+) -> None:
+    """Keep an edit from becoming a second case: X gives each version of a post a new id.
+
+    An edit whose original is in the same fetch becomes that original's text. One whose original
+    is older than the cursor was already delivered; the compliance job takes the edit onto it. An
+    edit of a post never seen (edited before its first poll) stays: it is the only version.
+    """
+    for version, original in originals.items():
+        edited = mentions.pop(version)
+        if original in mentions:
+            mentions[original] = dataclasses.replace(mentions[original], text=edited.text)
+        elif cursor is None or int(original) > int(cursor):
+            mentions[version] = edited
 
 
 def _hidden_post(error: Any) -> PostCheck | None:

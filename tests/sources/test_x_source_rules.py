@@ -93,3 +93,16 @@ async def test_check_posts_reads_errors_and_edits(x: FakeX, source: XSource) -> 
         PostCheck(typo.id, PostStatus.EDITED, "@acmehelp the order & more"),
         PostCheck("1", PostStatus.DELETED),
     ]
+
+
+async def test_an_edit_is_not_a_second_mention(x: FakeX, source: XSource) -> None:
+    # Edited before the first poll: one mention, with the latest text, under the first id.
+    early = x.add_mention("@acmehelp frist", author_handle="ann")
+    x.edit(early, "@acmehelp first")
+    first = await source.fetch_since(None, not_before=LONG_AGO)
+    assert [(m.external_id, m.text) for m in first.mentions] == [(early.id, "@acmehelp first")]
+    # Edited after it was delivered: nothing new (the compliance job takes the edit onto it).
+    x.edit(early, "@acmehelp first!")
+    later = await source.fetch_since(first.cursor, not_before=LONG_AGO)
+    assert later.mentions == []
+    assert later.cursor is not None
