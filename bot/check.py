@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_slack_client
+from bot.cost import poll_cost_lines
 from bot.preflight import (
     TOKEN_ERRORS,
     Finding,
@@ -120,6 +121,8 @@ async def collect(
             lines.append(_finding_line(finding))
     elif settings.x_problems():
         lines.append(Line("skip", f"{network_label('x')}: not checked until its keys are complete"))
+    if "x" in settings.networks():
+        lines += [Line("info", line) for line in poll_cost_lines(settings)]
     return lines
 
 

@@ -50,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations and exit")
     check = sub.add_parser("check", help="validate configuration and credentials")
     check.add_argument("--http", action="store_true", help="check for HTTP mode (else Socket Mode)")
+    forget = sub.add_parser("forget", help="erase a person's posts and name on their request")
+    forget.add_argument("handle", help="their handle on the network, with or without @")
     demo = sub.add_parser("demo", help="the whole loop against built-in sandbox Slack and X")
     demo.add_argument("--keep", action="store_true", help="leave the sandbox and bot running")
     return top
@@ -73,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "migrate":
             return run_async(_migrate(settings))
+        if args.command == "forget":
+            return run_async(_forget(settings, args.handle))
         from bot.demo import run_demo
 
         # The transcript is the demo's output; the bot's own logs only for problems.
@@ -119,3 +123,28 @@ def _check(*, http: bool) -> int:
     return run_async(
         run_check(settings, problems=problems, http=http, out=sys.stdout, err=sys.stderr)
     )
+
+
+async def _forget(settings: Settings, handle: str) -> int:
+    from bot.clock import utc_now
+    from bot.compliance import ComplianceService, describe_forgotten
+    from bot.delivery import process_id
+    from storage.engine import session_factory
+    from storage.probe import open_migrated
+
+    if not handle.strip().lstrip("@"):
+        raise ConfigError("HANDLE", "is empty; name the person's handle, e.g. carebot forget @dana")
+    engine, _ = await open_migrated(settings.database_url)
+    try:
+        service = ComplianceService(
+            sessions=session_factory(engine),
+            clock=utc_now,
+            sources=[],
+            interval=settings.compliance_interval,
+            retention=settings.retention,
+            holder=process_id(),
+        )
+        print(describe_forgotten(await service.forget(handle)))
+    finally:
+        await engine.dispose()
+    return EXIT_OK

@@ -25,13 +25,14 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.card import render_card
+from bot.blocks.compliance import thread_line
 from bot.blocks.ids import MetadataEvent
-from bot.blocks.lines import follow_up_line
 from bot.clock import Clock
 from bot.pacing import ChannelPacer
+from storage import compliance as compliance_repo
 from storage import repo
 from storage.engine import SessionFactory
-from storage.models import Case
+from storage.models import Case, CaseMessage
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class DeliveryService:
                 return
             await self.post_pending_cards()
             await self.post_follow_ups()
+            await self.redraw_thread_lines()
             await self.sync_cards()
             self._backoff = 0.0
         except SlackUnavailable as exc:
@@ -192,13 +194,38 @@ class DeliveryService:
                 return
             for message, case in pending:
                 assert case.card_ts is not None
-                await self._post(
-                    text=follow_up_line(case.author_handle, message.text, message.url),
-                    thread_ts=case.card_ts,
-                )
+                ts = await self._post(text=_echo(message, case), thread_ts=case.card_ts)
                 async with self._sessions() as s, s.begin():
                     await repo.mark_follow_up_posted(s, message_id=message.id)
+                    await compliance_repo.thread_line_posted(s, message_id=message.id, ts=ts)
                 self.stats.thread_posts += 1
+
+    async def redraw_thread_lines(self) -> None:
+        """Redraw thread echoes of follow-ups that were deleted, hidden or edited since posted."""
+        while True:
+            async with self._sessions() as s:
+                dirty = await compliance_repo.thread_lines_to_redraw(s, limit=BATCH)
+            if not dirty:
+                return
+            for message, case in dirty:
+                assert message.thread_ts is not None
+                await self._pacer.acquire(self._channel)
+                try:
+                    await self._slack.chat_update(
+                        channel=case.slack_channel or self._channel,
+                        ts=message.thread_ts,
+                        text=_echo(message, case),
+                    )
+                except SLACK_CALL_ERRORS as exc:
+                    outcome = classify_slack_error(exc)
+                    if isinstance(outcome, SlackRateLimited):
+                        self._pacer.pause(self._channel, outcome.retry_after)
+                        return
+                    if not (isinstance(outcome, SlackRejected) and "not_found" in str(outcome)):
+                        raise outcome from exc
+                    # Someone deleted the echo in Slack: nothing is left there to redraw.
+                async with self._sessions() as s, s.begin():
+                    await compliance_repo.thread_line_redrawn(s, message_id=message.id)
 
     async def sync_cards(self) -> None:
         """Re-render and `chat.update` every card whose case changed since it was drawn."""
@@ -421,3 +448,14 @@ class DeliveryService:
         """Give up the delivery lease (on shutdown), so another replica can take over at once."""
         async with self._sessions() as s, s.begin():
             await repo.release_lease(s, name=f"delivery:{self._channel}", holder=self._holder)
+
+
+def _echo(message: CaseMessage, case: Case) -> str:
+    """Return a follow-up's thread line as the post stands now."""
+    return thread_line(
+        case.author_handle,
+        message.text,
+        message.url,
+        removed=message.removed,
+        edited=message.edited_at is not None,
+    )

@@ -194,6 +194,7 @@ class Digest:
     agents: list[AgentFigures]
     oldest_open: list[OpenCaseRow]
     volume: list[int]
+    spend: str | None = None  # this month's X spend, one mrkdwn line (None: not metered)
 
     @property
     def period(self) -> Period:
@@ -236,6 +237,7 @@ class HomeData:
     sla_met: int
     now: datetime
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    spend: str | None = None  # this month's X spend, shown to leads
 
     @property
     def sla_attainment(self) -> float | None:
@@ -257,11 +259,13 @@ class DigestService:
         clock: Clock,
         access: AccessPolicy,
         policy: ResponsePolicy,
+        spend: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._access = access
         self._policy = policy
+        self._spend = spend
 
     @property
     def zone(self) -> ZoneInfo:
@@ -321,6 +325,7 @@ class DigestService:
             agents=figures,
             oldest_open=oldest,
             volume=volume,
+            spend=await self._spend() if self._spend is not None else None,
         )
 
     async def queue(self, *, user: str) -> CaseList:
@@ -340,6 +345,8 @@ class DigestService:
         """Return what `user`'s App Home shows: their cases, the queue, today's SLA attainment."""
         now = self._clock()
         today = period_window(Period.TODAY, now=now, zone=self._policy.zone)
+        spend_shown = self._spend is not None and await self._access.is_lead(user)
+
         async with self._sessions() as s, s.begin():
             rows, total = await queries.open_queue(s, owner=user, limit=HOME_LIST_LIMIT)
             counts = await queries.queue_counts(s, now=now)
@@ -352,6 +359,7 @@ class DigestService:
             sla_met=met,
             now=now,
             zone=self._policy.zone,
+            spend=await self._spend() if self._spend is not None and spend_shown else None,
         )
 
     async def _require_agent(self, user: str) -> None:

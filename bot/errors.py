@@ -85,6 +85,10 @@ class ReplyRejected(SourceError):
     """The network refused this reply (400, or 403: e.g. the author never mentioned us)."""
 
 
+class ReplyNotAllowed(ReplyRejected):
+    """The network's rules forbid the brand to reply to this post; retrying cannot help."""
+
+
 class ReplyTooLong(CarebotError):
     """The reply is longer than the network allows, counted the network's way."""
 

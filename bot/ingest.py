@@ -245,4 +245,5 @@ class IngestService:
             posted_at=mention.posted_at,
             is_follow_up=follow_up,
             thread_posted=not follow_up,
+            summons=mention.summons,
         )

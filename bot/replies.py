@@ -24,6 +24,7 @@ from bot.errors import (
     NotAllowed,
     ReplyEmpty,
     ReplyInFlight,
+    ReplyNotAllowed,
     ReplyTooLong,
     SourceError,
     UnexpectedError,
@@ -37,6 +38,22 @@ log = logging.getLogger(__name__)
 
 # A pending reply older than this was abandoned by a crashed process and may be sent again.
 STALE_PENDING = timedelta(seconds=90)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTarget:
+    """The case and the post a reply would answer (None: no post the network lets us answer)."""
+
+    case: Case
+    post_id: str | None
+    post_url: str
+
+
+# Said when no post in the case mentions or quotes the brand (X's rule since 23 February 2026).
+NO_SUMMONING_POST = (
+    "X only lets the brand reply to posts that mention or quote it, and no post in this case "
+    "does. Answer the customer on X directly."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +105,16 @@ class ReplyService:
         await self._require_replier(case, user)
         return case
 
+    async def reply_target(self, *, case_id: int, user: str) -> ReplyTarget:
+        """Return the case and the newest post in it that summons the brand, if `user` may reply."""
+        async with self._sessions() as s:
+            case = await self._load(s, case_id)
+            post = await cases.latest_summoning_post(s, case_id=case_id)
+        await self._require_replier(case, user)
+        if post is None:
+            return ReplyTarget(case, None, case.url)
+        return ReplyTarget(case, post.external_id, post.url)
+
     async def send(
         self, *, case_id: int, user: str, text: str, key: str, resolve_after: bool
     ) -> ReplyOutcome:
@@ -108,16 +135,23 @@ class ReplyService:
             ):
                 raise ReplyInFlight()
             await self._require_replier(case, user)
+            # Only a post that mentions or quotes the brand may be answered: said before sending.
+            post = await cases.latest_summoning_post(s, case_id=case_id)
+            if post is None:
+                raise ReplyNotAllowed(NO_SUMMONING_POST)
+            target = post.external_id
             reply_id = await cases.record_pending_reply(
                 s, case_id=case_id, key=key, author=user, text=text, now=now
             )
             if reply_id is None:
                 raise ReplyInFlight()
-            target = await cases.latest_customer_post(s, case_id=case_id) or case.external_id
         try:
             sent = await self._source.reply(to_external_id=target, text=text)
         except SourceError as exc:
             async with self._sessions() as s, s.begin():
+                if isinstance(exc, ReplyNotAllowed):
+                    # A permanent refusal: the next Reply press says so before anything is sent.
+                    await cases.mark_not_summoning(s, network=case.network, external_id=target)
                 await cases.mark_reply_failed(s, reply_id=reply_id, error=exc.user_message)
                 repo.add_event(
                     s,

@@ -20,6 +20,8 @@ from bot.access import AccessPolicy
 from bot.app import Deps, build_app, build_slack_client
 from bot.blocks.digest import digest_message
 from bot.clock import Clock, utc_now
+from bot.compliance import ComplianceService
+from bot.cost import CostTracker, Prices, spend_text
 from bot.delivery import DeliveryService, process_id
 from bot.digest import DAILY_CHECK, DAILY_JOB, DailyDigest, DigestService, slack_poster
 from bot.edge import EVENTS_PATH, slack_events_handler
@@ -43,6 +45,8 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import ResponsePolicy, start_deadline
 from bot.sources import Source
+from bot.sources.checks import CheckingSource
+from bot.sources.x_meter import XMeter
 from storage.engine import SessionFactory, session_factory
 from storage.models import Case, Priority
 from storage.probe import open_migrated
@@ -60,6 +64,9 @@ LISTENER_DRAIN_SECONDS = 15.0
 # caps it at net.core.somaxconn (4096 on current Linux).
 LISTEN_BACKLOG = 1024
 SLA_JOB = "sla"
+COMPLIANCE_JOB = "compliance"
+USAGE_JOB = "x-usage"
+USAGE_TICK = timedelta(seconds=30)
 
 
 def response_policy(settings: Settings) -> ResponsePolicy:
@@ -134,6 +141,7 @@ class Runtime:
         self.ready = False
         self.revision: str | None = None
         self.monitor: HealthMonitor | None = None
+        self.cost: CostTracker | None = None
 
     async def start(self) -> None:
         """Migrate the database, open clients and sources, and start the periodic jobs."""
@@ -196,6 +204,23 @@ class Runtime:
             holder=self.holder,
         )
         access = AccessPolicy(slack=slack, agents=settings.agents, leads=settings.leads)
+        meter = getattr(source, "meter", None)
+        if isinstance(meter, XMeter):
+            self.cost = CostTracker(
+                sessions=sessions,
+                clock=self.clock,
+                meter=meter,
+                prices=Prices.from_settings(settings),
+                budget=settings.x_monthly_budget,
+                floor=settings.x_budget_poll_floor,
+                notify=self.delivery.notify,
+                leads=settings.leads,
+            )
+        cost = self.cost
+
+        async def spend() -> str | None:
+            return spend_text(await cost.spend()) if cost is not None else None
+
         return Deps(
             settings=settings,
             sessions=sessions,
@@ -209,7 +234,11 @@ class Runtime:
             ),
             replies=ReplyService(sessions=sessions, clock=self.clock, access=access, source=source),
             digest=DigestService(
-                sessions=sessions, clock=self.clock, access=access, policy=self.policy
+                sessions=sessions,
+                clock=self.clock,
+                access=access,
+                policy=self.policy,
+                spend=spend if cost is not None else None,
             ),
             in_flight=self.in_flight,
         )
@@ -248,6 +277,7 @@ class Runtime:
             # Checked every minute rather than fired once, so a restart or a replica that was
             # down at the hour still posts the day's digest (the database keeps it to one).
             self.scheduler.every(DAILY_JOB, DAILY_CHECK, daily.run_once)
+        self._schedule_compliance(deps)
         if deps.source is None:
             log.warning("no X credentials: Carebot will not read mentions (see README)")
             return
@@ -264,8 +294,35 @@ class Runtime:
             on_new=lambda: self.scheduler.wake(DELIVERY_JOB),
             auth_retry=self.auth_retry,
         )
-        self.scheduler.every(f"poll:{poller.key}", settings.poll_interval, poller.run_once)
+        poll = poller.run_once
+        if self.cost is not None:
+            cost = self.cost
+            self.scheduler.every(USAGE_JOB, USAGE_TICK, cost.run_once)
+
+            async def poll() -> None:
+                # At the month's X budget, polls run at the floor's pace (bot/cost.py).
+                if await cost.may_poll():
+                    await poller.run_once()
+                    await cost.run_once()
+
+        self.scheduler.every(f"poll:{poller.key}", settings.poll_interval, poll)
         self.poller = poller
+
+    def _schedule_compliance(self, deps: Deps) -> None:
+        # Retention runs with or without a network; checks need a source that can look posts up.
+        checking: list[CheckingSource] = []
+        if isinstance(deps.source, CheckingSource):
+            checking.append(deps.source)
+        compliance = ComplianceService(
+            sessions=deps.sessions,
+            clock=self.clock,
+            sources=checking,
+            interval=self.settings.compliance_interval,
+            retention=self.settings.retention,
+            holder=self.holder,
+            on_change=lambda: self.scheduler.wake(DELIVERY_JOB),
+        )
+        self.scheduler.every(COMPLIANCE_JOB, self.settings.compliance_interval, compliance.run_once)
 
     async def stop(self) -> None:
         """Stop jobs (letting runs in flight finish), close the source, dispose the engine."""
@@ -277,6 +334,9 @@ class Runtime:
             await self.delivery.release()
         if self.poller is not None:
             await self.poller.release()
+        if self.cost is not None:
+            # Calls counted since the last tick are billed too.
+            await self.cost.flush()
         if self.deps is not None and self.deps.source is not None:
             await self.deps.source.close()
         if self._http is not None:

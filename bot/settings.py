@@ -251,6 +251,42 @@ class Settings(BaseSettings):
     digest_channel: str | None = Field(
         default=None, validation_alias=AliasChoices("CAREBOT_DIGEST_CHANNEL", "digest_channel")
     )
+    compliance_interval: Duration = Field(
+        default=timedelta(hours=1),
+        validation_alias=AliasChoices("CAREBOT_COMPLIANCE_INTERVAL", "compliance_interval"),
+    )
+    retention: Duration = Field(
+        default=timedelta(days=90),
+        validation_alias=AliasChoices("CAREBOT_RETENTION", "retention"),
+    )
+    # X's pay-per-use prices in US dollars (the developer console shows your plan's figures).
+    x_price_read: float = Field(
+        default=0.001, ge=0, validation_alias=AliasChoices("CAREBOT_X_PRICE_READ", "x_price_read")
+    )
+    x_price_request: float = Field(
+        default=0.0,
+        ge=0,
+        validation_alias=AliasChoices("CAREBOT_X_PRICE_REQUEST", "x_price_request"),
+    )
+    x_price_post: float = Field(
+        default=0.015, ge=0, validation_alias=AliasChoices("CAREBOT_X_PRICE_POST", "x_price_post")
+    )
+    x_price_post_link: float = Field(
+        default=0.20,
+        ge=0,
+        validation_alias=AliasChoices("CAREBOT_X_PRICE_POST_LINK", "x_price_post_link"),
+    )
+    x_monthly_budget: Annotated[float | None, BeforeValidator(lambda v: _optional_number(v))] = (
+        Field(
+            default=None,
+            gt=0,
+            validation_alias=AliasChoices("CAREBOT_X_MONTHLY_BUDGET", "x_monthly_budget"),
+        )
+    )
+    x_budget_poll_floor: Duration = Field(
+        default=timedelta(minutes=15),
+        validation_alias=AliasChoices("CAREBOT_X_BUDGET_POLL_FLOOR", "x_budget_poll_floor"),
+    )
 
     @field_validator(
         "slack_bot_token",
@@ -440,6 +476,12 @@ class Settings(BaseSettings):
         return [v.get_secret_value() for v in values if v and v.get_secret_value()]
 
 
+def _optional_number(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return value
+
+
 def _optional_time(value: Any) -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -479,10 +521,14 @@ def _problem(error: ErrorDetails) -> tuple[str, str]:
         if loc in _SECRET_FIELDS and isinstance(given, str):
             message += f" (got {mask(given)})"
         return variable, message
-    if kind in {"greater_than_equal", "greater_than"}:
-        return variable, f"{shown} is too small; use {context.get('ge', context.get('gt'))} or more"
+    if kind == "greater_than_equal":
+        return variable, f"{shown} is too small; use {context.get('ge')} or more"
+    if kind == "greater_than":
+        return variable, f"{shown} is too small; use more than {context.get('gt')}"
     if kind.startswith("int_"):
         return variable, f"{shown} is not a whole number"
+    if kind.startswith(("float_", "decimal_")):
+        return variable, f"{shown} is not a number (e.g. 0.015)"
     if kind.startswith(("date_", "datetime_")):
         return variable, f"{shown} is not a date; use YYYY-MM-DD"
     if kind.startswith("time_"):

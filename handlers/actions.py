@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Deps
 from bot.blocks.ids import ActionId
-from bot.blocks.modals import reply_modal, resolve_modal
+from bot.blocks.modals import reply_blocked_modal, reply_modal, resolve_modal
 from bot.cards import publish_change
 from handlers.errors import guarded
 from handlers.parsing import case_id_of, user_of
@@ -51,9 +51,17 @@ async def on_reply(
 ) -> None:
     """Open the Reply modal (the trigger id lives 3 s, so views.open is the only Slack call)."""
     await ack()
-    case = await deps.replies.check_can_reply(case_id=case_id_of(action), user=user_of(body))
-    view = reply_modal(case, reply_limit=deps.replies.reply_limit)
+    target = await deps.replies.reply_target(case_id=case_id_of(action), user=user_of(body))
+    if target.post_id is None:
+        view = reply_blocked_modal(target.case, post_url=target.post_url)
+    else:
+        view = reply_modal(target.case, reply_limit=deps.replies.reply_limit)
     await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+async def on_open_post(ack: AsyncAck) -> None:
+    """Acknowledge the "Open on X" link button (Slack opens the URL itself)."""
+    await ack()
 
 
 async def on_resolve(
@@ -76,3 +84,4 @@ def register(app: AsyncApp) -> None:
     app.action(ActionId.REOPEN)(guarded(on_reopen))
     app.action(ActionId.REPLY)(guarded(on_reply))
     app.action(ActionId.RESOLVE)(guarded(on_resolve))
+    app.action(ActionId.OPEN_POST)(on_open_post)

@@ -121,6 +121,29 @@ async def latest_customer_post(session: AsyncSession, *, case_id: int) -> str | 
     )
 
 
+async def latest_summoning_post(session: AsyncSession, *, case_id: int) -> CaseMessage | None:
+    """Return the case's newest post that mentions or quotes the brand and is still up."""
+    return await session.scalar(
+        select(CaseMessage)
+        .where(
+            CaseMessage.case_id == case_id,
+            CaseMessage.summons.is_(True),
+            CaseMessage.removed.is_(None),
+        )
+        .order_by(CaseMessage.posted_at.desc(), CaseMessage.id.desc())
+        .limit(1)
+    )
+
+
+async def mark_not_summoning(session: AsyncSession, *, network: str, external_id: str) -> None:
+    """Record that the network refused a reply to this post because it doesn't summon the brand."""
+    await session.execute(
+        update(CaseMessage)
+        .where(CaseMessage.network == network, CaseMessage.external_id == external_id)
+        .values(summons=False)
+    )
+
+
 async def reply_by_key(session: AsyncSession, *, key: str) -> Reply | None:
     """Return the reply recorded under an idempotency key."""
     return await session.scalar(

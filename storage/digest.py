@@ -82,6 +82,7 @@ class OpenCaseRow:
     slack_channel: str | None
     card_ts: str | None
     url: str
+    content_removed: str | None = None  # why the post's text is gone (content compliance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +335,7 @@ def _row_columns() -> tuple[Any, ...]:
         Case.slack_channel,
         Case.card_ts,
         Case.url,
+        Case.content_removed,
     )
 
 

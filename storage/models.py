@@ -129,6 +129,9 @@ class Case(Base):
     # Bumped on every change the card shows; `card_dirty_at` is set until that version is rendered.
     card_version: Mapped[int] = mapped_column(Integer, default=1, server_default=sql_text("1"))
     card_dirty_at: Mapped[datetime | None]
+    # Why the customer's text is gone (deleted, protected, suspended, withheld, retention,
+    # forgotten); the row and its figures stay.
+    content_removed: Mapped[str | None] = mapped_column(String(16))
 
     # The database cascades deletes; the ORM must not try to load or null out children.
     messages: Mapped[list[CaseMessage]] = relationship(
@@ -149,6 +152,8 @@ class CaseMessage(Base):
     __table_args__ = (
         UniqueConstraint("network", "external_id", name="uq_case_messages_network_external_id"),
         Index("ix_case_messages_thread_queue", "thread_posted", "case_id"),
+        Index("ix_case_messages_checked", "network", "checked_at"),
+        Index("ix_case_messages_thread_dirty", "thread_dirty"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -162,6 +167,16 @@ class CaseMessage(Base):
     is_follow_up: Mapped[bool] = mapped_column(Boolean, default=False)
     # Follow-ups are echoed in the card's thread; the first mention is the card itself.
     thread_posted: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Whether the post mentions or quotes the brand (on X, the only posts it may reply to).
+    summons: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql_text("true"))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))  # the echo in the card's thread
+    # Why the text was purged (see Case.content_removed); a thread echo to redraw without it.
+    removed: Mapped[str | None] = mapped_column(String(16))
+    thread_dirty: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql_text("false")
+    )
+    edited_at: Mapped[datetime | None]
+    checked_at: Mapped[datetime | None]  # last compared with the network (content compliance)
 
     case: Mapped[Case] = relationship(back_populates="messages", lazy="raise")
 
@@ -234,3 +249,25 @@ class DigestRun(Base):
     posted_at: Mapped[datetime | None]
     channel: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class NetworkUsage(Base):
+    """Calls made to a network's API per month and kind, and the items they read: what it costs."""
+
+    __tablename__ = "network_usage"
+
+    network: Mapped[str] = mapped_column(String(16), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM, UTC
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    items: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+
+
+class BudgetNotice(Base):
+    """One row per month and budget level whose notice was posted: how it is said once."""
+
+    __tablename__ = "budget_notices"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    level: Mapped[str] = mapped_column(String(16), primary_key=True)
+    at: Mapped[datetime]

@@ -200,3 +200,67 @@ def test_business_hours_forms() -> None:
     assert sorted(wrap.windows) == [0, 4, 5, 6]
     with pytest.raises(ValueError, match="closes before it opens"):
         parse_business_hours("Mon 17:00-09:00")
+
+
+X_RULES_VARS = [
+    "CAREBOT_COMPLIANCE_INTERVAL",
+    "CAREBOT_RETENTION",
+    "CAREBOT_X_PRICE_READ",
+    "CAREBOT_X_PRICE_REQUEST",
+    "CAREBOT_X_PRICE_POST",
+    "CAREBOT_X_PRICE_POST_LINK",
+    "CAREBOT_X_MONTHLY_BUDGET",
+    "CAREBOT_X_BUDGET_POLL_FLOOR",
+]
+
+
+def test_x_rules_settings_defaults_and_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in X_RULES_VARS:
+        monkeypatch.delenv(name, raising=False)
+    s = load_settings()
+    assert s.compliance_interval == timedelta(hours=1)
+    assert s.retention == timedelta(days=90)
+    assert (s.x_price_read, s.x_price_request, s.x_price_post, s.x_price_post_link) == (
+        0.001,
+        0.0,
+        0.015,
+        0.20,
+    )
+    assert s.x_monthly_budget is None
+    assert s.x_budget_poll_floor == timedelta(minutes=15)
+    for key, value in {
+        "CAREBOT_COMPLIANCE_INTERVAL": "6h",
+        "CAREBOT_RETENTION": "30d",
+        "CAREBOT_X_PRICE_READ": "0.005",
+        "CAREBOT_X_MONTHLY_BUDGET": "200",
+        "CAREBOT_X_BUDGET_POLL_FLOOR": "30m",
+    }.items():
+        monkeypatch.setenv(key, value)
+    s = load_settings()
+    assert s.compliance_interval == timedelta(hours=6)
+    assert s.retention == timedelta(days=30)
+    assert s.x_price_read == 0.005
+    assert s.x_monthly_budget == 200.0
+    assert s.x_budget_poll_floor == timedelta(minutes=30)
+    monkeypatch.setenv("CAREBOT_X_MONTHLY_BUDGET", "")
+    assert load_settings().x_monthly_budget is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("CAREBOT_COMPLIANCE_INTERVAL", "hourly", "'hourly' is not a duration"),
+        ("CAREBOT_RETENTION", "forever", "'forever' is not a duration"),
+        ("CAREBOT_X_PRICE_POST", "-1", "'-1' is too small; use 0.0 or more"),
+        ("CAREBOT_X_PRICE_READ", "cheap", "'cheap' is not a number"),
+        ("CAREBOT_X_MONTHLY_BUDGET", "0", "'0' is too small; use more than 0"),
+    ],
+)
+def test_x_rules_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.variable == variable
+    assert expected in info.value.problem

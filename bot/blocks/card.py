@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.blocks.compliance import removed_note
 from bot.blocks.ids import ActionId, BlockId, MetadataEvent, ResolveReason
 from bot.blocks.kit import Json, actions, button, context, mrkdwn, section
 from bot.blocks.text import (
@@ -107,6 +108,9 @@ def render_card(
     urgent = case.priority == Priority.URGENT
     escaped = escape_mrkdwn(case.text)
     shown = truncate(escaped, SECTION_TEXT_LIMIT)
+    if case.content_removed:
+        # The customer's words are gone from the database; the card says why, not what.
+        escaped = shown = removed_note(case.content_removed)
 
     blocks: list[Json] = [
         section(BlockId.CARD_HEAD, text=mrkdwn(_head(case, network))),
@@ -132,6 +136,8 @@ def render_card(
     blocks.append(actions(BlockId.CARD_ACTIONS, _buttons(case)))
 
     excerpt = truncate(escape_mrkdwn(" ".join(case.text.split())), FALLBACK_EXCERPT)
+    if case.content_removed:
+        excerpt = "(post removed)"
     handle = escape_mrkdwn(case.author_handle)
     text = (
         f"{'[Urgent] ' if urgent else ''}{network} mention from @{handle}: "

@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.blocks.card import network_label
+from bot.blocks.compliance import removed_note
 from bot.blocks.ids import ActionId
 from bot.blocks.text import escape_mrkdwn, link, slack_date, truncate, user_mention
 from bot.clock import ensure_utc
@@ -109,6 +110,8 @@ def case_line(row: OpenCaseRow, *, now: datetime, show_owner: bool = True) -> st
     """Return one list line: who wrote what, the deadline and owner, and a link to the card."""
     network = network_label(row.network)
     excerpt = escape_mrkdwn(truncate(" ".join(row.text.split()), EXCERPT))
+    if row.content_removed:
+        excerpt = removed_note(row.content_removed)
     url = card_url(row)
     target = link(url, "card") if url else link(row.url, f"view on {network}")
     urgent = ":rotating_light: " if row.priority == Priority.URGENT else ""
@@ -213,6 +216,8 @@ def digest_blocks(
                 text=MarkdownTextObject(text=_fit("*Oldest open cases*\n" + "\n".join(lines)))
             )
         )
+    if digest.spend is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=digest.spend)]))
     per = "hour" if digest.window.bucket == Bucket.HOUR else "day"
     chart = bar_chart(digest.window.labels(), digest.volume)
     blocks.append(

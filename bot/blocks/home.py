@@ -43,6 +43,10 @@ def home_view(data: HomeData) -> dict[str, Any]:
             ]
         ),
         SectionBlock(text=MarkdownTextObject(text=_attainment(data))),
+    ]
+    if data.spend is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=data.spend)]))
+    blocks += [
         DividerBlock(),
         SectionBlock(text=MarkdownTextObject(text=f"*Your open cases* ({data.mine.total})")),
     ]

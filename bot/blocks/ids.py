@@ -20,6 +20,7 @@ class ActionId(StrEnum):
     RESOLVE_REASON = "resolve_reason"
     RESOLVE_NOTE = "resolve_note"
     SHARE_DIGEST = "digest_share"
+    OPEN_POST = "open_post"
 
 
 class BlockId(StrEnum):
@@ -39,6 +40,7 @@ class BlockId(StrEnum):
     RESOLVE_AFTER = "resolve_after_block"
     RESOLVE_REASON = "resolve_reason_block"
     RESOLVE_NOTE = "resolve_note_block"
+    REPLY_BLOCKED = "reply_blocked"
 
 
 class CallbackId(StrEnum):

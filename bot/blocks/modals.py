@@ -11,6 +11,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
+    ButtonElement,
     CheckboxesElement,
     ContextBlock,
     InputBlock,
@@ -23,6 +24,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.blocks.card import network_label as label_for_network
+from bot.blocks.compliance import removed_note
 from bot.blocks.ids import ActionId, BlockId, CallbackId, OptionValue, ResolveReason
 from bot.blocks.text import escape_mrkdwn, link, quote, slack_date, truncate
 from storage.models import Case
@@ -152,6 +154,34 @@ def reply_modal(
     )
 
 
+def reply_blocked_modal(
+    case: Case, *, post_url: str, network_label: str | None = None
+) -> dict[str, Any]:
+    """Build the view shown instead of the Reply modal when the network forbids the reply.
+
+    On X a self-serve app may reply only to posts that mention or quote the brand; when no post in
+    the case does, nothing can be sent from Carebot, so the agent is offered the post on X.
+    """
+    network = network_label or _network(case)
+    message = (
+        f":no_entry: *{network} won't take a reply to this case from Carebot.* "
+        f"{network} lets the brand reply only to posts that mention or quote it, and none of "
+        f"@{escape_mrkdwn(case.author_handle)}'s posts still up in this case does. Answer on "
+        f"{network} itself, or wait until the customer mentions the brand again."
+    )
+    blocks: list[Block] = [
+        *_post_blocks(case, network),
+        SectionBlock(
+            block_id=BlockId.REPLY_BLOCKED,
+            text=MarkdownTextObject(text=message),
+            accessory=ButtonElement(
+                text=f"Open on {network}", action_id=ActionId.OPEN_POST, url=post_url
+            ),
+        ),
+    ]
+    return _modal(CallbackId.REPLY_MODAL, f"Reply on {network}", case, blocks, close="Close")
+
+
 def sending_view(case: Case, text: str, *, network_label: str | None = None) -> dict[str, Any]:
     """Build the view shown while a reply is on its way (no submit button)."""
     network = network_label or _network(case)
@@ -259,7 +289,12 @@ def _post_blocks(case: Case, network: str) -> list[Block]:
         ContextBlock(block_id=BlockId.MODAL_POST, elements=[MarkdownTextObject(text=author)]),
         SectionBlock(
             block_id=BlockId.MODAL_POST_TEXT,
-            text=MarkdownTextObject(text=_quoted(case.text) or "_(no text)_", verbatim=True),
+            text=MarkdownTextObject(
+                text=removed_note(case.content_removed)
+                if case.content_removed
+                else _quoted(case.text) or "_(no text)_",
+                verbatim=True,
+            ),
         ),
     ]
 

@@ -5,6 +5,11 @@ post creation with X's JSON shapes (including its error bodies and rate-limit he
 Bearer and OAuth 1.0a credentials, and records every request so tests can assert on the traffic.
 Knobs inject the failures a real X produces: 429s, revoked credentials, outages, slow answers.
 OAuth signatures are not verified; only the consumer key and access token are checked.
+
+Text is stored as typed and served as X serves it: HTML-escaped (`&amp;`, `&lt;`, `&gt;`), with
+`entities`, `note_tweet` for posts longer than 280, `edit_history_tweet_ids` across edits, and
+deleted posts and protected, suspended or withheld authors answered the way X answers them
+(`errors` beside `data`). Shapes are checked against X's OpenAPI document in tests/data/x-openapi.
 """
 
 from __future__ import annotations
@@ -32,14 +37,20 @@ __all__ = ["FakeTweet", "FakeUser", "FakeX", "PostedReply", "RecordedRequest"]
 
 _TWITTER_EPOCH_MS: Final = 1288834974657
 _WINDOW_SECONDS: Final = 900
-_RATE_LIMITS: Final = {"me": 75, "mentions": 450, "tweet": 900, "create": 200}
+_RATE_LIMITS: Final = {"me": 75, "mentions": 450, "tweet": 900, "lookup": 900, "create": 200}
 _RECORDED_HEADERS: Final = ("Authorization", "Content-Type", "Host", "User-Agent")
 _OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _INVALID_REQUEST: Final = "https://api.twitter.com/2/problems/invalid-request"
+# X's rule for self-serve apps since 23 February 2026: reply or quote only where mentioned.
 _NOT_REPLIABLE: Final = (
-    "Reply to this conversation is not allowed because you have not been mentioned or otherwise "
-    "engaged by the author of the post you are replying to."
+    "You can only reply to or quote posts where you are mentioned or are the author."
 )
+_LOOKUP_MAX: Final = 100
+_NOTE_LIMIT: Final = 280
+_ESCAPES: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_MENTION_ENTITY = re.compile(r"(?<![\w@])@(\w{1,15})")
+_HASHTAG_ENTITY = re.compile(r"(?<![\w#])#(\w+)")
+_URL_ENTITY = re.compile(r"https?://[^\s<>\"]+")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -53,12 +64,19 @@ class FakeUser:
     name: str
     followers: int = 0
     verified: bool = False
+    protected: bool = False
+    suspended: bool = False
+    withheld_in: list[str] = field(default_factory=list)
 
     def to_json(self, fields: set[str]) -> dict[str, Any]:
         """Render the user as X v2 does for the requested `user.fields`."""
         out: dict[str, Any] = {"id": self.id, "name": self.name, "username": self.username}
         if "verified" in fields:
             out["verified"] = self.verified
+        if "protected" in fields:
+            out["protected"] = self.protected
+        if "withheld" in fields and self.withheld_in:
+            out["withheld"] = {"country_codes": list(self.withheld_in), "scope": "user"}
         if "public_metrics" in fields:
             out["public_metrics"] = {
                 "followers_count": self.followers,
@@ -81,14 +99,34 @@ class FakeTweet:
     conversation_id: str
     referenced_tweets: list[tuple[str, str]] = field(default_factory=list)
     in_reply_to_user_id: str | None = None
+    # Every version's id, oldest first; X gives each edit a new id and the whole chain on each.
+    edit_history: list[str] = field(default_factory=list)
+    withheld_in: list[str] = field(default_factory=list)
+    mentioned: dict[str, str] = field(default_factory=dict)  # lowercased handle -> user id
 
     def to_json(self, fields: set[str]) -> dict[str, Any]:
-        """Render the post as X v2 does for the requested `tweet.fields`."""
+        """Render the post as X v2 does for the requested `tweet.fields`: text HTML-escaped."""
+        long_post = x_weighted_length(self.text) > _NOTE_LIMIT
+        # A long post's `text` is its first 280 characters and an ellipsis; the whole post is in
+        # `note_tweet`, which only comes when asked for.
+        shown = self.text[: _NOTE_LIMIT - 1].rstrip() + "…" if long_post else self.text
         out: dict[str, Any] = {
             "id": self.id,
-            "text": self.text,
-            "edit_history_tweet_ids": [self.id],
+            "text": shown.translate(_ESCAPES),
+            "edit_history_tweet_ids": list(self.edit_history or [self.id]),
         }
+        if "entities" in fields:
+            entities = _entities(shown, self.mentioned)
+            if entities:
+                out["entities"] = entities
+        if "note_tweet" in fields and long_post:
+            note: dict[str, Any] = {"text": self.text.translate(_ESCAPES)}
+            note_entities = _entities(self.text, self.mentioned)
+            if note_entities:
+                note["entities"] = note_entities
+            out["note_tweet"] = note
+        if "withheld" in fields and self.withheld_in:
+            out["withheld"] = {"copyright": False, "country_codes": list(self.withheld_in)}
         if "created_at" in fields:
             out["created_at"] = _iso(self.created_at)
         if "author_id" in fields:
@@ -193,6 +231,7 @@ class FakeX:
         app.router.add_get("/2/users/me", self._users_me)
         app.router.add_get("/2/users/{id}/mentions", self._mentions)
         app.router.add_get("/2/tweets/{id}", self._get_tweet)
+        app.router.add_get("/2/tweets", self._lookup_tweets)
         app.router.add_post("/2/tweets", self._create_tweet)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -297,13 +336,54 @@ class FakeX:
         author = self.add_user(author_handle)
         tweet = self._store(text, author, indexed=False)
         tweet.referenced_tweets = [("quoted", of_tweet.id)]
-        self._index(tweet)
+        # Quoting one of the brand's posts summons it as a mention does.
+        self._index(tweet, force=of_tweet.author_id == self.brand.id)
         return tweet
 
     def add_brand_post(self, text: str, *, in_reply_to: FakeTweet | str | None = None) -> FakeTweet:
         """Store a post by the brand itself."""
         parent = in_reply_to.id if isinstance(in_reply_to, FakeTweet) else in_reply_to
         return self._store(text, self.brand, reply_to=parent)
+
+    def edit(self, tweet: FakeTweet | str, text: str) -> FakeTweet:
+        """Edit a post as its author does on X: a new version with a new id, same edit chain."""
+        original = self.tweets[tweet.id if isinstance(tweet, FakeTweet) else tweet]
+        chain = list(original.edit_history or [original.id])
+        latest = self.tweets[chain[-1]]
+        author = self.users[latest.author_id]
+        edited = self._store(text, author, indexed=False)
+        edited.conversation_id = latest.conversation_id
+        edited.referenced_tweets = list(latest.referenced_tweets)
+        edited.in_reply_to_user_id = latest.in_reply_to_user_id
+        chain.append(edited.id)
+        for version in chain:
+            self.tweets[version].edit_history = list(chain)
+        # The new version is a post of its own: it reaches the mentions timeline like any other.
+        self._index(edited, force=int(latest.id) in set(self._mention_ids))
+        return edited
+
+    def delete(self, tweet: FakeTweet | str) -> None:
+        """Delete a post (every version of it); lookups then answer with a not-found error."""
+        tweet_id = tweet.id if isinstance(tweet, FakeTweet) else tweet
+        found = self.tweets.get(tweet_id)
+        for version in (found.edit_history if found else None) or [tweet_id]:
+            self.tweets.pop(version, None)
+            with contextlib.suppress(ValueError):
+                self._mention_ids.remove(int(version))
+
+    def protect(self, handle: str, *, protected: bool = True) -> None:
+        """Make `handle`'s posts visible to approved followers only (the brand is not one)."""
+        self.add_user(handle).protected = protected
+
+    def suspend(self, handle: str) -> None:
+        """Suspend `handle`: X then hides the account and all its posts."""
+        self.add_user(handle).suspended = True
+
+    def withhold(self, tweet: FakeTweet | str, *countries: str) -> None:
+        """Withhold a post in `countries` (ISO codes), as X does on a legal demand."""
+        self.tweets[tweet.id if isinstance(tweet, FakeTweet) else tweet].withheld_in = list(
+            countries or ("DE",)
+        )
 
     def fail_next(
         self, path_prefix: str, status: int, count: int = 1, *, reset_in: float = 15
@@ -344,7 +424,16 @@ class FakeX:
         when = ensure_utc(created_at if created_at is not None else self.clock())
         tweet_id = self._next_id(when)
         tweet = FakeTweet(
-            id=tweet_id, text=text, author_id=author.id, created_at=when, conversation_id=tweet_id
+            id=tweet_id,
+            text=text,
+            author_id=author.id,
+            created_at=when,
+            conversation_id=tweet_id,
+            mentioned={
+                handle.lower(): user.id
+                for handle in _MENTION_ENTITY.findall(text)
+                if (user := self._handles.get(handle.lower())) is not None
+            },
         )
         if reply_to is not None:
             parent = self.tweets.get(reply_to)
@@ -369,12 +458,27 @@ class FakeX:
             bisect.insort(self._mention_ids, int(tweet.id))
 
     def _engaged(self, tweet: FakeTweet) -> bool:
-        """Whether the brand may reply to `tweet`: it was mentioned, or it is in the thread."""
+        """Whether the brand may reply to `tweet`: it wrote it, is mentioned in it, or is quoted."""
+        quoted = (
+            self.tweets.get(ref_id) for kind, ref_id in tweet.referenced_tweets if kind == "quoted"
+        )
         return (
             tweet.author_id == self.brand.id
-            or tweet.in_reply_to_user_id == self.brand.id
             or self._mention_pattern.search(tweet.text) is not None
+            or any(q is not None and q.author_id == self.brand.id for q in quoted)
         )
+
+    def _hidden(self, tweet_id: str, parameter: str) -> dict[str, Any] | None:
+        """Return X's error for a post the brand may not see (gone, suspended, protected)."""
+        tweet = self.tweets.get(tweet_id)
+        if tweet is None:
+            return _not_found("tweet", tweet_id, parameter=parameter)
+        author = self.users[tweet.author_id]
+        if author.suspended:
+            return _not_found("tweet", tweet_id, parameter=parameter, suspended=author.id)
+        if author.protected and author.id != self.brand.id:
+            return _unauthorized("tweet", tweet_id, parameter=parameter)
+        return None
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -456,6 +560,8 @@ class FakeX:
             key = "create"
         elif request.path.startswith("/2/tweets/"):
             key = "tweet"
+        elif request.path == "/2/tweets":
+            key = "lookup"
         else:
             return None
         now = int(self._now_epoch())
@@ -522,6 +628,8 @@ class FakeX:
         next_token: str | None = None
         for index in range(upper - 1, lower - 1, -1):
             tweet = self.tweets[str(self._mention_ids[index])]
+            if self._hidden(tweet.id, "id") is not None:
+                continue  # X leaves out posts of suspended and protected accounts
             if start_time is not None and tweet.created_at < start_time:
                 continue
             if end_time is not None and tweet.created_at >= end_time:
@@ -557,7 +665,11 @@ class FakeX:
             includes["users"] = [self.users[a].to_json(user_fields) for a in author_ids]
         if "referenced_tweets.id" in expansions:
             ref_ids = dict.fromkeys(i for t in tweets for _, i in t.referenced_tweets)
-            found = [self.tweets[i].to_json(tweet_fields) for i in ref_ids if i in self.tweets]
+            found = [
+                self.tweets[i].to_json(tweet_fields)
+                for i in ref_ids
+                if self._hidden(i, "id") is None
+            ]
             if found:
                 includes["tweets"] = found
         if includes:
@@ -567,11 +679,28 @@ class FakeX:
     async def _get_tweet(self, request: web.Request) -> web.StreamResponse:
         self._authenticate(request, user_only=False)
         tweet_id = request.match_info["id"]
-        tweet = self.tweets.get(tweet_id)
-        if tweet is None:
-            return web.json_response({"errors": [_not_found("tweet", tweet_id)]})
-        body = self._expand(request, [tweet])
+        hidden = self._hidden(tweet_id, "id")
+        if hidden is not None:
+            return web.json_response({"errors": [hidden]})
+        body = self._expand(request, [self.tweets[tweet_id]])
         body["data"] = body["data"][0]
+        return web.json_response(body)
+
+    async def _lookup_tweets(self, request: web.Request) -> web.StreamResponse:
+        """`GET /2/tweets?ids=`: the posts found in `data`, each one missing in `errors`."""
+        self._authenticate(request, user_only=False)
+        raw = request.query.get("ids", "")
+        ids = [part for part in raw.split(",") if part]
+        if not ids or len(ids) > _LOOKUP_MAX:
+            raise _Reject(400, _invalid("ids", raw, f"must hold 1 to {_LOOKUP_MAX} Post IDs"))
+        for tweet_id in ids:
+            if not tweet_id.isdigit():
+                raise _Reject(400, _invalid("ids", tweet_id, "is not a valid Tweet ID"))
+        visible = [self.tweets[i] for i in ids if self._hidden(i, "ids") is None]
+        errors = [e for i in ids if (e := self._hidden(i, "ids")) is not None]
+        body = self._expand(request, visible) if visible else {}
+        if errors:
+            body["errors"] = errors
         return web.json_response(body)
 
     async def _create_tweet(self, request: web.Request) -> web.StreamResponse:
@@ -603,7 +732,13 @@ class FakeX:
             PostedReply(id=tweet.id, text=text, in_reply_to_tweet_id=parent_id)
         )
         return web.json_response(
-            {"data": {"id": tweet.id, "text": text, "edit_history_tweet_ids": [tweet.id]}},
+            {
+                "data": {
+                    "id": tweet.id,
+                    "text": text.translate(_ESCAPES),
+                    "edit_history_tweet_ids": [tweet.id],
+                }
+            },
             status=201,
         )
 
@@ -660,16 +795,71 @@ def _invalid_body(
     }
 
 
-def _not_found(kind: str, value: str) -> dict[str, Any]:
+def _not_found(
+    kind: str, value: str, *, parameter: str = "id", suspended: str | None = None
+) -> dict[str, Any]:
+    detail = f"Could not find {kind} with {parameter}: [{value}]."
+    if suspended is not None:
+        detail = f"User has been suspended: [{suspended}]."
     return {
         "value": value,
-        "detail": f"Could not find {kind} with id: [{value}].",
-        "title": "Not Found Error",
+        "detail": detail,
+        "title": "Forbidden" if suspended is not None else "Not Found Error",
         "resource_type": kind,
-        "parameter": "id",
+        "parameter": parameter,
         "resource_id": value,
         "type": "https://api.twitter.com/2/problems/resource-not-found",
     }
+
+
+def _unauthorized(kind: str, value: str, *, parameter: str) -> dict[str, Any]:
+    return {
+        "value": value,
+        "detail": f"Sorry, you are not authorized to see the Tweet with {parameter}: [{value}].",
+        "title": "Authorization Error",
+        "resource_type": kind,
+        "parameter": parameter,
+        "resource_id": value,
+        "section": "data",
+        "type": "https://api.twitter.com/2/problems/not-authorized-for-resource",
+    }
+
+
+def _entities(text: str, mentioned: dict[str, str]) -> dict[str, Any]:
+    """Return X's entities for `text`; indices count code points of the text as typed."""
+    out: dict[str, Any] = {}
+    mentions = []
+    for match in _MENTION_ENTITY.finditer(text):
+        entity: dict[str, Any] = {
+            "start": match.start(),
+            "end": match.end(),
+            "username": match.group(1),
+        }
+        user_id = mentioned.get(match.group(1).lower())
+        if user_id is not None:
+            entity["id"] = user_id
+        mentions.append(entity)
+    if mentions:
+        out["mentions"] = mentions
+    hashtags = [
+        {"start": m.start(), "end": m.end(), "tag": m.group(1)}
+        for m in _HASHTAG_ENTITY.finditer(text)
+    ]
+    if hashtags:
+        out["hashtags"] = hashtags
+    urls = [
+        {
+            "start": m.start(),
+            "end": m.end(),
+            "url": m.group(),
+            "expanded_url": m.group(),
+            "display_url": m.group().split("://", 1)[1][:30],
+        }
+        for m in _URL_ENTITY.finditer(text)
+    ]
+    if urls:
+        out["urls"] = urls
+    return out
 
 
 def _fields(request: web.Request, name: str) -> set[str]:

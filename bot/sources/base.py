@@ -31,6 +31,8 @@ class Mention:
     url: str
     posted_at: datetime  # aware UTC, the network's own timestamp
     in_reply_to_id: str | None = None
+    # Whether the post mentions or quotes the brand: X lets the brand reply only to those.
+    summons: bool = True
 
 
 @dataclass(frozen=True, slots=True)

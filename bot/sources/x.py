@@ -2,14 +2,17 @@
 
 It owns the HTTP session tweepy uses (so all X traffic can be sent to `CAREBOT_X_API_URL`), turns
 the mentions timeline into `Mention`s, posts replies, and maps every tweepy and aiohttp failure to
-a domain error whose message a support agent can act on. tweepy is untyped, so its calls are kept
-inside `_call`, which hands back plain JSON dicts (`return_type=dict`).
+a domain error whose message a support agent can act on. X sends text HTML-escaped; this module
+unescapes it exactly once (`unescape_x_text`), so everything past it holds text as typed. tweepy
+is untyped, so its calls are kept inside `_call`, which hands back plain JSON dicts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -28,14 +31,17 @@ from bot.errors import (
     NetworkRateLimited,
     NetworkUnavailable,
     ReplyEmpty,
+    ReplyNotAllowed,
     ReplyRejected,
     ReplyTooLong,
     SourceError,
 )
 from bot.sources.base import Author, FetchResult, Mention, SentReply, SourceLimits
+from bot.sources.checks import PostCheck, PostStatus
+from bot.sources.x_meter import XMeter, has_link
 from bot.sources.x_text import X_REPLY_LIMIT, x_weighted_length
 
-__all__ = ["XSource", "x_api_rewrite"]
+__all__ = ["XSource", "unescape_x_text", "x_api_rewrite"]
 
 _X_HOSTS: Final = frozenset({"api.twitter.com", "api.x.com"})
 _TWEET_FIELDS: Final = [
@@ -44,9 +50,29 @@ _TWEET_FIELDS: Final = [
     "referenced_tweets",
     "author_id",
     "in_reply_to_user_id",
+    "entities",
+    "note_tweet",
+    "edit_history_tweet_ids",
 ]
 _USER_FIELDS: Final = ["username", "name", "verified", "public_metrics"]
+# X escapes exactly these three in post text (and nothing else), so exactly these are undone.
+_X_ENTITIES: Final = re.compile(r"&(amp|lt|gt);")
+_X_UNESCAPE: Final = {"amp": "&", "lt": "<", "gt": ">"}
+_REPLY_RULE: Final = "You can only reply to or quote posts where you are mentioned"
+_NOT_ALLOWED: Final = (
+    "X only lets the brand reply to posts that mention or quote it, and this one doesn't. "
+    "Answer the customer on X directly, or wait for a post that mentions the brand."
+)
+
+
+def unescape_x_text(text: str) -> str:
+    """Return X's HTML-escaped post text as its author typed it (one pass: `&amp;lt;` → `&lt;`)."""
+    return _X_ENTITIES.sub(lambda m: _X_UNESCAPE[m.group(1)], text)
+
+
 _EXPANSIONS: Final = ["author_id", "referenced_tweets.id"]
+_CHECK_FIELDS: Final = ["edit_history_tweet_ids", "note_tweet", "withheld", "author_id"]
+LOOKUP_BATCH: Final = 100  # GET /2/tweets takes at most 100 ids
 _UNREACHABLE: Final = "Can't reach X right now; Carebot will try again shortly."
 
 
@@ -96,8 +122,11 @@ class XSource:
         user_id: str | None = None,
         timeout: float = 15.0,
         clock: Clock = utc_now,
+        meter: XMeter | None = None,
     ) -> None:
         self._rewrite = x_api_rewrite(api_url)
+        # Counts every call by kind and paces calls on X's rate-limit headers.
+        self.meter = meter if meter is not None else XMeter(clock=clock)
         self._bearer_token = bearer_token
         self._user_keys = (api_key, api_secret, access_token, access_token_secret)
         self._user_id = user_id
@@ -115,7 +144,8 @@ class XSource:
         if self._session is not None:
             return
         self._session = aiohttp.ClientSession(
-            middlewares=(self._rewrite,), timeout=aiohttp.ClientTimeout(total=self._timeout)
+            middlewares=(self._rewrite, self.meter),
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
         )
         api_key, api_secret, access_token, access_token_secret = self._user_keys
         client = tweepy.asynchronous.AsyncClient(
@@ -153,6 +183,7 @@ class XSource:
         """Return mentions newer than `cursor` (with no cursor: posted since `not_before`)."""
         brand_id = await self._brand_id()
         mentions: dict[str, Mention] = {}
+        originals: dict[str, str] = {}  # an edited version's id -> the id first posted
         newest: int | None = None
         token: str | None = None
         first_page = True
@@ -163,12 +194,20 @@ class XSource:
                 raise SourceError(f"X could not list the brand's mentions: {_first_error(payload)}")
             if first_page and tweets:
                 newest = max(int(t["id"]) for t in tweets)
-            users = {u["id"]: u for u in payload.get("includes", {}).get("users", [])}
+            includes = payload.get("includes", {})
+            users = {u["id"]: u for u in includes.get("users", [])}
+            authors = {str(t["id"]): str(t.get("author_id")) for t in includes.get("tweets", [])}
             for tweet in tweets:
                 if tweet["id"] not in mentions and _is_customer_mention(tweet, brand_id):
-                    mentions[tweet["id"]] = _mention(tweet, users.get(tweet.get("author_id")))
+                    mention = _mention(tweet, users.get(tweet.get("author_id")))
+                    summons = _summons(tweet, brand_id, authors)
+                    mentions[tweet["id"]] = dataclasses.replace(mention, summons=summons)
+                    history = [str(i) for i in tweet.get("edit_history_tweet_ids") or []]
+                    if history and history[0] != str(tweet["id"]):
+                        originals[str(tweet["id"])] = history[0]
             token = payload.get("meta", {}).get("next_token")
             first_page = False
+        _fold_edits(mentions, originals, cursor)
         ordered = sorted(mentions.values(), key=lambda m: int(m.external_id))
         return FetchResult(mentions=ordered, cursor=None if newest is None else str(newest))
 
@@ -190,7 +229,58 @@ class XSource:
         if not isinstance(data, dict) or "id" not in data:
             raise ReplyRejected(f"X did not confirm the reply: {_first_error(payload)}")
         reply_id = str(data["id"])
+        self.meter.record("post_link" if has_link(text) else "post", items=1)
         return SentReply(external_id=reply_id, url=f"https://x.com/i/web/status/{reply_id}")
+
+    async def check_posts(self, external_ids: list[str]) -> list[PostCheck]:
+        """Look the posts up (`GET /2/tweets?ids=`, 100 a call): deleted, hidden, edited or not."""
+        found: dict[str, PostCheck] = {}
+        latest_of: dict[str, str] = {}
+        for start in range(0, len(external_ids), LOOKUP_BATCH):
+            batch = external_ids[start : start + LOOKUP_BATCH]
+            payload = await self._lookup(batch)
+            for tweet in payload.get("data") or []:
+                tweet_id = str(tweet["id"])
+                history = [str(i) for i in tweet.get("edit_history_tweet_ids") or [tweet_id]]
+                if tweet.get("withheld"):
+                    found[tweet_id] = PostCheck(tweet_id, PostStatus.WITHHELD)
+                elif history[-1] != tweet_id:
+                    latest_of[history[-1]] = tweet_id
+                else:
+                    found[tweet_id] = PostCheck(tweet_id, PostStatus.OK, _post_text(tweet))
+            for error in payload.get("errors") or []:
+                check = _hidden_post(error)
+                if check is not None:
+                    found[check.external_id] = check
+        # An edited post answers with its own (old) text; its newest version has the text to show.
+        newest = list(latest_of)
+        for start in range(0, len(newest), LOOKUP_BATCH):
+            payload = await self._lookup(newest[start : start + LOOKUP_BATCH])
+            for tweet in payload.get("data") or []:
+                original = latest_of.get(str(tweet["id"]))
+                if original is not None:
+                    found[original] = PostCheck(original, PostStatus.EDITED, _post_text(tweet))
+            for error in payload.get("errors") or []:
+                check = _hidden_post(error)
+                if check is not None and check.external_id in latest_of:
+                    original = latest_of[check.external_id]
+                    found[original] = PostCheck(original, check.status)
+        return [found[i] for i in external_ids if i in found]
+
+    async def _lookup(self, ids: list[str]) -> dict[str, Any]:
+        use_bearer = bool(self._bearer_token)
+        if not use_bearer:
+            self._require_user_context("X_BEARER_TOKEN", "checking stored posts")
+        return await self._call(
+            lambda c: c.get_tweets(
+                ids,
+                tweet_fields=_CHECK_FIELDS,
+                expansions=["author_id"],
+                user_fields=["protected"],
+                user_auth=not use_bearer,
+            ),
+            replying=False,
+        )
 
     async def _brand_id(self) -> str:
         if self._user_id is None:
@@ -270,6 +360,8 @@ class XSource:
             return NetworkUnavailable(
                 f"X is having trouble (error {status}); Carebot will try again shortly."
             )
+        if replying and status == 403 and _REPLY_RULE in " ".join(_all_messages(exc)):
+            return ReplyNotAllowed(_NOT_ALLOWED)
         if replying and isinstance(exc, tweepy.errors.HTTPException) and 400 <= status < 500:
             return ReplyRejected(f"X refused the reply: {reason}")
         if isinstance(exc, tweepy.errors.Forbidden):
@@ -286,6 +378,65 @@ class XSource:
         if minutes < 90:
             return f"in {minutes} min"
         return f"after {reset_at:%H:%M} UTC"
+
+
+def _fold_edits(
+    mentions: dict[str, Mention], originals: dict[str, str], cursor: str | None
+) -> None:
+    """Keep an edit from becoming a second case: X gives each version of a post a new id.
+
+    An edit whose original is in the same fetch becomes that original's text. One whose original
+    is older than the cursor was already delivered; the compliance job takes the edit onto it. An
+    edit of a post never seen (edited before its first poll) stays: it is the only version.
+    """
+    for version, original in originals.items():
+        edited = mentions.pop(version)
+        if original in mentions:
+            mentions[original] = dataclasses.replace(mentions[original], text=edited.text)
+        elif cursor is None or int(original) > int(cursor):
+            mentions[version] = edited
+
+
+def _hidden_post(error: Any) -> PostCheck | None:
+    """Read one entry of a lookup's `errors`: which post, and why X no longer shows it."""
+    if not isinstance(error, dict) or error.get("resource_type") != "tweet":
+        return None
+    post_id = str(error.get("resource_id") or error.get("value") or "")
+    kind = str(error.get("type", ""))
+    if not post_id:
+        return None
+    if kind.endswith("/not-authorized-for-resource"):
+        return PostCheck(post_id, PostStatus.PROTECTED)
+    if kind.endswith("/resource-not-found"):
+        suspended = "suspended" in str(error.get("detail", "")).lower()
+        return PostCheck(post_id, PostStatus.SUSPENDED if suspended else PostStatus.DELETED)
+    return None
+
+
+def _all_messages(exc: Any) -> list[str]:
+    return [str(m) for m in getattr(exc, "api_messages", []) if m]
+
+
+def _summons(tweet: dict[str, Any], brand_id: str, quoted_authors: dict[str, str]) -> bool:
+    """Tell whether the post mentions the brand (an entity) or quotes one of the brand's posts."""
+    entities = tweet.get("entities") or {}
+    note = tweet.get("note_tweet") or {}
+    mentions = list(entities.get("mentions") or []) + list(
+        (note.get("entities") or {}).get("mentions") or []
+    )
+    if any(str(m.get("id")) == brand_id for m in mentions if isinstance(m, dict)):
+        return True
+    return any(
+        ref.get("type") == "quoted" and quoted_authors.get(str(ref.get("id"))) == brand_id
+        for ref in tweet.get("referenced_tweets", [])
+    )
+
+
+def _post_text(tweet: dict[str, Any]) -> str:
+    """Return the whole post as typed: `note_tweet` holds what a long post's `text` cuts off."""
+    note = tweet.get("note_tweet")
+    raw = note.get("text") if isinstance(note, dict) else None
+    return unescape_x_text(str(raw if isinstance(raw, str) else tweet.get("text", "")))
 
 
 def _api_message(exc: Any) -> str:
@@ -346,7 +497,7 @@ def _mention(tweet: dict[str, Any], user: dict[str, Any] | None) -> Mention:
         external_id=tweet_id,
         conversation_id=str(tweet.get("conversation_id") or tweet_id),
         author=author,
-        text=str(tweet.get("text", "")),
+        text=_post_text(tweet),
         url=f"https://x.com/{author.handle or 'i'}/status/{tweet_id}",
         posted_at=_parse_time(tweet.get("created_at")),
         in_reply_to_id=replied_to,

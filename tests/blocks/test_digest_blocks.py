@@ -10,6 +10,7 @@ from bot.blocks.digest import (
     bar,
     bar_chart,
     care_usage,
+    case_line,
     digest_message,
     queue_message,
     share_value,
@@ -169,3 +170,9 @@ def test_usage_names_and_escapes_the_bad_part() -> None:
     text = care_usage("unknown command '<!here>'")
     assert text.startswith(":warning: unknown command '&lt;!here&gt;'")
     assert "/care digest [today|24h|7d|30d]" in text
+
+
+def test_a_removed_post_shows_why_in_list_lines() -> None:
+    line = case_line(row(1, text="", content_removed="deleted"), now=NOW)
+    assert "The author deleted this post." in line
+    assert "(no text)" not in line

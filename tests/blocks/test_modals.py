@@ -288,3 +288,47 @@ def test_input_errors_targets_the_block() -> None:
         "response_action": "errors",
         "errors": {"reply_text_block": "Too long"},
     }
+
+
+def test_reply_blocked_modal_offers_the_post_and_no_input() -> None:
+    from bot.blocks.modals import reply_blocked_modal
+    from bot.sandbox.blockkit import validate_view
+
+    case = _xrules_case()
+    view = reply_blocked_modal(case, post_url="https://x.com/dana/status/9")
+    assert validate_view(view) == []
+    assert view.get("submit") is None
+    blocked = next(b for b in view["blocks"] if b.get("block_id") == BlockId.REPLY_BLOCKED)
+    assert blocked["accessory"]["url"] == "https://x.com/dana/status/9"
+    assert blocked["accessory"]["text"]["text"] == "Open on X"
+    assert "mention or quote it" in blocked["text"]["text"]
+
+
+def test_a_removed_post_shows_its_note_in_the_modal() -> None:
+    from bot.blocks.modals import reply_modal
+
+    case = _xrules_case(text="", content_removed="deleted")
+    shown = str(reply_modal(case, reply_limit=280)["blocks"])
+    assert "The author deleted this post." in shown
+
+
+def _xrules_case(**overrides: object) -> Case:
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    values: dict[str, object] = {
+        "id": 7,
+        "network": "x",
+        "external_id": "9",
+        "conversation_id": "9",
+        "author_id": "42",
+        "author_handle": "dana",
+        "author_name": "Dana",
+        "text": "@acmehelp hi",
+        "url": "https://x.com/dana/status/9",
+        "posted_at": at,
+        "ingested_at": at,
+        "last_customer_at": at,
+    }
+    values.update(overrides)
+    return Case(**values)

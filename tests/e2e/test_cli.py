@@ -212,6 +212,10 @@ async def test_check_passes_against_the_sandbox(stack: Sandbox, tmp_path: Path) 
     assert any(line.startswith("ok    Slack: connected as @carebot") for line in lines)
     assert any(line.startswith("ok    Slack: cards will go to #social-care") for line in lines)
     assert any(line.startswith("ok    X: authenticated as @acmehelp") for line in lines)
+    # What the configured poll interval costs a month on X's pay-per-use plan.
+    assert any(
+        line.startswith("info  X: polling every 1m is 43,200 mention calls") for line in lines
+    )
     assert lines[-1] == "all checks passed"
 
 

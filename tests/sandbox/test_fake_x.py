@@ -202,7 +202,10 @@ async def test_post_tweet_rejections(x: FakeX, http: aiohttp.ClientSession) -> N
     not_mentioned = {"text": "hi", "reply": {"in_reply_to_tweet_id": silent.id}}
     status, body, _ = await call(http, x, "POST", "/2/tweets", headers=OAUTH, json=not_mentioned)
     assert status == 403
-    assert body["detail"].startswith("Reply to this conversation is not allowed because you have")
+    # X's rule for self-serve apps since 23 February 2026.
+    assert body["detail"] == (
+        "You can only reply to or quote posts where you are mentioned or are the author."
+    )
     assert body["title"] == "Forbidden"
     unknown = {"text": "hi", "reply": {"in_reply_to_tweet_id": "42"}}
     status, body, _ = await call(http, x, "POST", "/2/tweets", headers=OAUTH, json=unknown)

@@ -16,6 +16,7 @@ from bot.errors import (
     NetworkRateLimited,
     NetworkUnavailable,
     ReplyEmpty,
+    ReplyNotAllowed,
     ReplyRejected,
     ReplyTooLong,
 )
@@ -190,9 +191,11 @@ async def test_reply_posts_one_tweet(x: FakeX, source: XSource) -> None:
 
 async def test_reply_to_non_mentioning_post_is_rejected(x: FakeX, source: XSource) -> None:
     silent = x.add_mention("nothing about the brand")
-    with pytest.raises(ReplyRejected) as caught:
+    with pytest.raises(ReplyNotAllowed) as caught:
         await source.reply(to_external_id=silent.id, text="Hi!")
-    assert caught.value.user_message.startswith("X refused the reply: Reply to this conversation")
+    # A refusal by rule, in plain words (X's 403 since 23 February 2026), and a ReplyRejected.
+    assert isinstance(caught.value, ReplyRejected)
+    assert caught.value.user_message.startswith("X only lets the brand reply to posts that mention")
     assert x.posted_replies == []
 
 
