@@ -10,6 +10,7 @@ Prices are settings because X's published figures disagree and change; the devel
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -177,28 +178,32 @@ class CostTracker:
         self._notify = notify
         self._leads = list(leads)
         self._last_poll: datetime | None = None
+        # Held while counts move from the meter to the database, so a spend read in between
+        # sees them in exactly one of the two places.
+        self._moving = asyncio.Lock()
 
     async def flush(self) -> None:
         """Add what the meter counted to the database; on failure keep it for the next try."""
         if self._meter is None:
             return
-        rows = self._meter.drain()
-        if not rows:
-            return
-        try:
-            async with self._sessions() as s, s.begin():
-                for month, kind, calls, items in rows:
-                    await usage.add_usage(
-                        s, network=NETWORK, month=month, kind=kind, calls=calls, items=items
-                    )
-        except BaseException:
-            self._meter.restore(rows)
-            raise
+        async with self._moving:
+            rows = self._meter.drain()
+            if not rows:
+                return
+            try:
+                async with self._sessions() as s, s.begin():
+                    for month, kind, calls, items in rows:
+                        await usage.add_usage(
+                            s, network=NETWORK, month=month, kind=kind, calls=calls, items=items
+                        )
+            except BaseException:
+                self._meter.restore(rows)
+                raise
 
     async def spend(self) -> Spend:
         """Return this month's spend, including calls not yet written."""
         month = month_of(self._clock())
-        async with self._sessions() as s:
+        async with self._moving, self._sessions() as s:
             counts = await usage.month_usage(s, network=NETWORK, month=month)
         for pending_month, kind, calls, items in self._meter.pending() if self._meter else []:
             if pending_month == month:
