@@ -33,6 +33,7 @@ from bot.logs import EXPECTED_NOTES, ExpectedNoteFilter
 from bot.sandbox.simulator import SimResponse, SlackSimulator
 from bot.sandbox.slack import FakeSlack, ResponsePost, SlackCall, StoredMessage
 from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
+from bot.sandbox.web import Person, SandboxWeb, x_sink
 from bot.sandbox.x import FakeTweet
 
 JSON = dict[str, Any]
@@ -570,6 +571,7 @@ class Demo:
     tweets: dict[int, FakeTweet] = field(default_factory=dict)
     cards: dict[int, StoredMessage] = field(default_factory=dict)
     database: Path | None = None
+    web: SandboxWeb | None = None
     _transcript: Transcript | None = None
     _sim: SlackSimulator | None = None
     _started: float = 0.0
@@ -602,8 +604,9 @@ class Demo:
             ):
                 self.database = Path(tmp) / "demo.db"
                 database_url = f"sqlite+aiosqlite:///{self.database}"
-                async with self._running(database_url) as bot:
+                async with self._running(database_url) as bot, self._watching(keep):
                     await self._header(bot)
+                    self._watch_line()
                     try:
                         async with asyncio.timeout(SCRIPT_TIMEOUT):
                             await self._play()
@@ -656,6 +659,34 @@ class Demo:
                 finally:
                     # Whatever happened last (a nag, a late update) belongs in the transcript.
                     self.transcript.flush()
+
+    @contextlib.asynccontextmanager
+    async def _watching(self, keep: bool) -> AsyncIterator[None]:
+        """With `keep`, serve the sandbox channel as a web page for as long as the demo runs."""
+        if not keep:
+            yield
+            return
+        stack = self.sandbox
+        self.web = SandboxWeb(
+            slack=stack.slack,
+            sim=self.sim,
+            channel=stack.channel,
+            people=[Person(a.user_id, a.name, "agent") for a in AGENTS]
+            + [Person(LEAD.user_id, LEAD.name, "lead")],
+            networks={"x": x_sink(stack.x)},
+        )
+        await self.web.start()
+        try:
+            yield
+        finally:
+            await self.web.stop()
+
+    def _watch_line(self) -> None:
+        """Print where the page is (the line starts with `Watch it:`, as INTERFACE.md promises)."""
+        if self.web is not None:
+            self.transcript.flush()
+            print(f"Watch it: {self.web.url}  (act there as {_team_names()})", file=self.out)
+            self.out.flush()
 
     async def _header(self, bot: RunningBot) -> None:
         stack = self.sandbox
@@ -838,7 +869,7 @@ class Demo:
             print(f"{key}={value}", file=self.out)
         print(f"# Slack events, actions and commands: POST {bot.events_url}", file=self.out)
         print("# The transcript goes on below as things happen.\n", file=self.out)
-        self.out.flush()
+        self._watch_line()
         stop = asyncio.Event()
         with _stop_on_signals(stop):
             while not stop.is_set():
@@ -946,6 +977,10 @@ class Demo:
 
     def _count_in_thread(self, card: StoredMessage, text: str) -> int:
         return sum(text in m.text for m in self.sandbox.slack.thread(card.channel, card.ts))
+
+
+def _team_names() -> str:
+    return ", ".join(a.name for a in AGENTS) + f" or {LEAD.name} (lead)"
 
 
 @contextlib.contextmanager

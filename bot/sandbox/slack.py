@@ -480,6 +480,15 @@ class FakeSlack:
         )
         return f"{self.base_url}/response/{response_id}"
 
+    def close_view(self, view_id: str) -> None:
+        """Close a modal as its user's close button does: the whole stack it belongs to goes."""
+        view = self.views[view_id]
+        stack = self._view_stacks.get(view.user_id or "", [])
+        for stacked in [*stack, view_id]:
+            self.views[stacked].closed = True
+        if view_id in stack:
+            stack.clear()
+
     def view_submitted(self, view_id: str, response: Any) -> None:
         """Apply a bot's answer to a view_submission to the stored modal, as Slack would."""
         action = response.get("response_action") if isinstance(response, dict) else None

@@ -238,6 +238,18 @@ async def test_keep_leaves_everything_up_until_ctrl_c(tmp_path: Path) -> None:
             async with http.get(health) as response:
                 assert response.status == 200
         assert exists(database(printed))
+        # The page that shows the channel and lets a person act in it.
+        watch = next(line for line in seen if line.startswith("Watch it: "))
+        page = watch.split()[2]
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", page), watch
+        async with aiohttp.ClientSession() as http:
+            async with http.get(page) as response:
+                assert response.status == 200
+                assert "<title>Carebot sandbox</title>" in await response.text()
+            async with http.get(f"{page}api/state?user={LEAD.user_id}") as response:
+                state = await response.json()
+        assert state["user"] == LEAD.user_id
+        assert sum(1 for m in state["messages"] if m["blocks"]) >= len(new_cards())
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         out, err = await asyncio.wait_for(proc.communicate(), STOP_BOUND)
@@ -254,3 +266,4 @@ async def test_keep_leaves_everything_up_until_ctrl_c(tmp_path: Path) -> None:
     assert await nothing_answers(printed["CAREBOT_SLACK_API_URL"] + "auth.test")
     assert await nothing_answers(printed["CAREBOT_X_API_URL"] + "/2/users/me")
     assert await nothing_answers(health)
+    assert await nothing_answers(page)
