@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, Locator, Page, Route, async_playwright, expect
 
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.stack import Sandbox, running_bot, sandbox
@@ -110,10 +110,11 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             assert stack.slack.violations == []
 
 
-def card(page: Page, handle: str) -> object:
-    """Return the locator of the card for the mention by @handle."""
-    return page.locator("#messages article.msg", has_text=f"@{handle}").filter(
-        has=page.get_by_role("button", name="Reply")
+def card(page: Page, handle: str) -> Locator:
+    """Return the card for the mention by @handle in the channel (not a thread's copy of it)."""
+    return page.locator(
+        "#messages article.msg:not(.ephemeral)",
+        has=page.locator('[data-block="card_head"]', has_text=f"@{handle}"),
     )
 
 
@@ -131,7 +132,7 @@ async def test_cards_appear_as_mentions_arrive_and_hostile_text_stays_text(world
     await form.get_by_label("Handle").fill("mallory")
     await form.get_by_label("Name").fill("<b>Mallory</b>")
     await form.get_by_label("Post").fill(hostile)
-    await form.get_by_role("button", name="Post mention").click()
+    await form.get_by_role("button", name="Post mention", exact=True).click()
     await expect(page.locator("#mention-note")).to_contain_text("Posted")
     await expect(page.locator("#messages article.msg")).to_have_count(2)
     mallory = page.locator("#messages article.msg", has_text="@mallory")
@@ -146,7 +147,7 @@ async def test_cards_appear_as_mentions_arrive_and_hostile_text_stays_text(world
     # A bad form says why and posts nothing.
     before = len(world.stack.x.tweets)
     await form.get_by_label("Handle").fill("not a handle!")
-    await form.get_by_role("button", name="Post mention").click()
+    await form.get_by_role("button", name="Post mention", exact=True).click()
     await expect(page.locator("#toasts")).to_contain_text("An X handle is 1 to 15 letters")
     assert len(world.stack.x.tweets) == before
     await world.shot(page, "cards")
@@ -159,7 +160,9 @@ async def test_claim_shows_the_owner_and_a_second_claim_is_told_who_owns_it(
     ana = await world.open_as(ANA)
     ben = await world.open_as(BEN)
     for page in (ana, ben):
-        await expect(card(page, "ops_lee").get_by_role("button", name="Claim")).to_be_visible()
+        await expect(
+            card(page, "ops_lee").get_by_role("button", name="Claim", exact=True)
+        ).to_be_visible()
 
     # Ben's Slack has not redrawn the card yet: his window hears no news until he looks again.
     frozen = True
@@ -172,17 +175,17 @@ async def test_claim_shows_the_owner_and_a_second_claim_is_told_who_owns_it(
 
     await ben.route("**/api/state*", hold)
 
-    await card(ana, "ops_lee").get_by_role("button", name="Claim").click()
+    await card(ana, "ops_lee").get_by_role("button", name="Claim", exact=True).click()
     ana_card = card(ana, "ops_lee")
     await expect(ana_card.locator(".b-field", has_text="Owner")).to_contain_text("@Ana")
-    await expect(ana_card.get_by_role("button", name="Claim")).to_have_count(0)
-    await expect(ana_card.get_by_role("button", name="Release")).to_be_visible()
+    await expect(ana_card.get_by_role("button", name="Claim", exact=True)).to_have_count(0)
+    await expect(ana_card.get_by_role("button", name="Release", exact=True)).to_be_visible()
     await expect(ana_card).to_contain_text("1 reply")
-    await ana_card.get_by_role("button", name="1 reply").click()
+    await ana_card.get_by_role("button", name="1 reply", exact=True).click()
     await expect(ana.locator("#thread")).to_contain_text("@Ana claimed this.")
     await world.shot(ana, "claimed")
 
-    await card(ben, "ops_lee").get_by_role("button", name="Claim").click()
+    await card(ben, "ops_lee").get_by_role("button", name="Claim", exact=True).click()
     frozen = False
     await ben.reload()
     notice = ben.locator("#messages article.msg.ephemeral")
@@ -197,7 +200,7 @@ async def test_claim_shows_the_owner_and_a_second_claim_is_told_who_owns_it(
 async def test_reply_modal_keeps_an_over_long_reply_and_sends_a_good_one(world: World) -> None:
     world.stack.x.add_mention("@acmehelp do you ship to Canada?", author_handle="sam_asks")
     page = await world.open_as(BEN)
-    await card(page, "sam_asks").get_by_role("button", name="Reply").click()
+    await card(page, "sam_asks").get_by_role("button", name="Reply", exact=True).click()
     modal = page.get_by_role("dialog")
     await expect(modal).to_be_visible()
     await expect(modal.locator("#modal-title")).to_have_text("Reply on X")
@@ -206,7 +209,7 @@ async def test_reply_modal_keeps_an_over_long_reply_and_sends_a_good_one(world: 
 
     too_long = "Yes! " + "We ship everywhere. " * 20
     await box.fill(too_long)
-    await modal.get_by_role("button", name="Send").click()
+    await modal.get_by_role("button", name="Send", exact=True).click()
     under_the_box = modal.locator(".b-input:has(textarea) .input-error")
     await expect(under_the_box).to_have_text(
         f"Your reply is {len(too_long.strip())} characters; the limit is 280."
@@ -218,12 +221,12 @@ async def test_reply_modal_keeps_an_over_long_reply_and_sends_a_good_one(world: 
     good = "Hi Sam! Yes, we ship to Canada: 3-5 business days, duties included."
     await box.fill(good)
     await modal.get_by_label("Resolve after sending").uncheck()
-    await modal.get_by_role("button", name="Send").click()
+    await modal.get_by_role("button", name="Send", exact=True).click()
     await expect(modal).to_contain_text("Reply sent to @sam_asks.")
     # The confirmation is drawn from the bot's answer, which comes after X took the post.
     (posted,) = world.stack.x.posted_replies
     assert posted["text"].endswith(good)
-    await modal.get_by_role("button", name="Done").click()
+    await modal.get_by_role("button", name="Done", exact=True).click()
     await expect(modal).to_be_hidden()
 
     sam = card(page, "sam_asks")
@@ -253,7 +256,7 @@ async def test_care_digest_as_the_lead_and_share_it(world: World) -> None:
     await expect(digest.locator(".b-field", has_text="Still open")).to_contain_text("1")
     await world.shot(page, "digest")
 
-    await digest.get_by_role("button", name="Share to channel").click()
+    await digest.get_by_role("button", name="Share to channel", exact=True).click()
     shared = page.locator("#messages article.msg:not(.ephemeral)", has_text="Care digest")
     await expect(shared).to_contain_text("Shared by @Priya")
 
@@ -269,7 +272,7 @@ async def test_care_digest_as_the_lead_and_share_it(world: World) -> None:
 async def test_app_home_and_the_queue(world: World) -> None:
     world.stack.x.add_mention("@acmehelp the app logs me out daily", author_handle="kim_w")
     page = await world.open_as(ANA)
-    await card(page, "kim_w").get_by_role("button", name="Claim").click()
+    await card(page, "kim_w").get_by_role("button", name="Claim", exact=True).click()
     await expect(card(page, "kim_w").locator(".b-field", has_text="Owner")).to_contain_text("@Ana")
     await page.get_by_role("button", name="Carebot · Home").click()
     home = page.locator("#home")
@@ -277,10 +280,62 @@ async def test_app_home_and_the_queue(world: World) -> None:
     await expect(home).to_contain_text("@kim_w")
     await world.shot(page, "home")
 
-    await page.get_by_role("button", name="# social-care").click()
+    await page.get_by_role("button", name="# social-care", exact=True).click()
     await page.get_by_label("Message").fill("/care mine")
     await page.get_by_label("Message").press("Enter")
     await expect(page.locator("#messages article.msg.ephemeral")).to_contain_text("@kim_w")
     await page.get_by_label("Message").fill("hello")
     await page.get_by_label("Message").press("Enter")
     await expect(page.locator("#toasts")).to_contain_text("Only slash commands")
+
+
+async def test_resolve_with_a_reason_release_and_reopen(world: World) -> None:
+    x = world.stack.x
+    x.add_mention("@acmehelp my order #4411 still hasn't arrived", author_handle="dana_k")
+    x.add_mention(
+        "Checkout on @acmehelp has been crawling for an hour",
+        author_handle="techdaily",
+        author_name="Tech Daily",
+        followers=48_200,
+    )
+    x.add_mention("@acmehelp love the new dark mode, thank you!", author_handle="mo_reads")
+    page = await world.open_as(ANA)
+    await expect(page.locator("#messages article.msg")).to_have_count(3)
+
+    # Release: Ana claims a case and gives it back; the thread says both.
+    dana = card(page, "dana_k")
+    await dana.get_by_role("button", name="Claim", exact=True).click()
+    await dana.get_by_role("button", name="Release", exact=True).click()
+    await expect(dana.locator(".b-field", has_text="Owner")).to_contain_text("Unclaimed")
+    await dana.locator(".open-thread").click()
+    await expect(page.locator("#thread")).to_contain_text("@Ana released this; it is unclaimed.")
+
+    # Resolve with a reason picked in the modal's select; then Reopen puts it back.
+    mo = card(page, "mo_reads")
+    await mo.get_by_role("button", name="Resolve", exact=True).click()
+    modal = page.get_by_role("dialog")
+    await modal.get_by_label("Reason").select_option(label="Praise")
+    await modal.get_by_role("button", name="Resolve", exact=True).click()
+    await expect(modal).to_be_hidden()
+    await expect(mo.locator(".b-field", has_text="Status")).to_contain_text("Resolved by @Ana")
+    await mo.get_by_role("button", name="Reopen", exact=True).click()
+    await expect(mo.locator(".b-field", has_text="Status")).to_contain_text("Open")
+    await mo.locator(".open-thread").click()
+    await expect(page.locator("#thread")).to_contain_text("@Ana resolved this: Praise")
+    await expect(page.locator("#thread")).to_contain_text("@Ana reopened this.")
+
+    # The picture in the README: the urgent card claimed and answered, its thread open.
+    tech = card(page, "techdaily")
+    await tech.get_by_role("button", name="Claim", exact=True).click()
+    await tech.get_by_role("button", name="Reply", exact=True).click()
+    await modal.get_by_label("Your reply").fill(
+        "Thanks for flagging! Checkout is back to normal speed now. Sorry to everyone who waited."
+    )
+    await modal.get_by_label("Resolve after sending").uncheck()
+    await modal.get_by_role("button", name="Send", exact=True).click()
+    await modal.get_by_role("button", name="Done", exact=True).click()
+    await expect(tech.locator(".b-field", has_text="Status")).to_contain_text("Replied by @Ana")
+    await tech.locator(".open-thread").click()
+    await expect(page.locator("#thread")).to_contain_text("@Ana replied on X:")
+    await page.locator("#messages").evaluate("list => { list.scrollTop = 0; }")
+    await world.shot(page, "page")

@@ -113,7 +113,7 @@ function avatar(id, bot) {
 
 function tsTime(at) {
   const when = new Date(at * 1000);
-  return when.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return when.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
 }
 
 function textObject(obj) {
