@@ -28,6 +28,7 @@ from aiohttp import ClientSession
 
 from bot.blocks.ids import ActionId, BlockId, OptionValue, ResolveReason
 from bot.clock import utc_now
+from bot.digest import DEFAULT_PERIOD, Digest
 from bot.durations import format_duration, parse_duration
 from bot.logs import EXPECTED_NOTES, ExpectedNoteFilter
 from bot.sandbox.simulator import SimResponse, SlackSimulator
@@ -134,12 +135,31 @@ class LateClaim:
 
 
 @dataclass(frozen=True, slots=True)
+class Release:
+    """The agent presses Release: the case goes back to the queue."""
+
+    agent: Agent
+
+
+@dataclass(frozen=True, slots=True)
+class Reopen:
+    """The agent presses Reopen on a resolved case."""
+
+    agent: Agent
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
-    """The agent presses Reply, types `text` and presses Send (`resolve`: leave the box ticked)."""
+    """The agent presses Reply, types `text` and presses Send (`resolve`: leave the box ticked).
+
+    `draft`: what they type first, too long for X; the modal says so under the box, the draft
+    stays there, and they cut it down to `text`.
+    """
 
     agent: Agent
     text: str
     resolve: bool = True
+    draft: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +170,30 @@ class Resolve:
     reason: ResolveReason
 
 
-Step = Claim | LateClaim | Reply | Resolve
+Step = Claim | LateClaim | Release | Reopen | Reply | Resolve
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Someone types `/care <text>` in the channel."""
+
+    person: Agent
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TakeOver:
+    """After its breach, the agent finally claims the case nobody answered."""
+
+    agent: Agent
+    customer: Customer
+
+
+@dataclass(frozen=True, slots=True)
+class OpenHome:
+    """Someone opens Carebot's App Home tab."""
+
+    person: Agent
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +247,12 @@ SCRIPT: tuple[Post, ...] = (
     Post(
         MO,
         "@acmehelp love the new dark mode, thank you!",
-        (Resolve(ANA, ResolveReason.PRAISE),),
+        (
+            Resolve(ANA, ResolveReason.PRAISE),
+            # Praise from a fan deserves a public thank-you after all.
+            Reopen(ANA),
+            Reply(ANA, "Thank you, Mo! The team that built it will be very happy to hear that."),
+        ),
     ),
     Post(
         TECH,
@@ -256,13 +304,30 @@ SCRIPT: tuple[Post, ...] = (
     Post(
         MARTA,
         "@acmehelp shout-out to your support team, my return was sorted in 5 minutes",
-        (Resolve(CHLOE, ResolveReason.PRAISE),),
+        (Claim(BEN), Release(BEN), Resolve(CHLOE, ResolveReason.PRAISE)),
     ),
     Post(
         OLA,
         "@acmehelp where do I find the invoice for my last order?",
-        (Reply(BEN, "Hi Ola! Account > Orders > pick the order > Invoice (PDF)."),),
+        (
+            Reply(
+                BEN,
+                "Hi Ola! Account > Orders > pick the order > Invoice (PDF).",
+                draft="Hi Ola! Thanks so much for reaching out, and sorry you had to look for it. "
+                "You can find every invoice in your account: open the app or the website, sign "
+                "in, go to Account, then Orders, pick the order you need and press Invoice; it "
+                "downloads as a PDF you can print or forward to your accounts team. Anything "
+                "else, just ask!",
+            ),
+        ),
     ),
+)
+# After the stream: the team looks at its queue, its own cases and the App Home.
+CLOSING: tuple[TakeOver | Command | OpenHome, ...] = (
+    Command(LEAD, "queue"),
+    TakeOver(CHLOE, KIM),
+    Command(CHLOE, "mine"),
+    OpenHome(CHLOE),
 )
 
 
@@ -480,6 +545,13 @@ class Transcript:
             who = names.get(str(args.get("user")), str(args.get("user")))
             text = mrkdwn_to_text(str(args.get("text") or ""), names)
             self.line(f"(only {who} sees this) {text}", indent=2)
+        elif call.method == "views.publish":
+            who = names.get(str(args.get("user_id")), str(args.get("user_id")))
+            self.line(f"{who}'s App Home shows:", indent=2)
+            for item in blocks_to_lines(
+                list(dict(args.get("view") or {}).get("blocks") or []), names
+            ):
+                self.line(f"│ {item}", indent=4)
         elif call.method in {"views.open", "views.update"}:
             verb = "a modal opens" if call.method == "views.open" else "the modal now shows"
             self.line(f"{verb}: {view_to_text(dict(args.get('view') or {}), names)}", indent=2)
@@ -572,6 +644,9 @@ class Demo:
     cards: dict[int, StoredMessage] = field(default_factory=dict)
     database: Path | None = None
     web: SandboxWeb | None = None
+    # The digest as the lead was shown it (the response_url payload), for the summary to match.
+    digest_shown: JSON | None = None
+    figures: Digest | None = None
     _transcript: Transcript | None = None
     _sim: SlackSimulator | None = None
     _started: float = 0.0
@@ -617,6 +692,8 @@ class Demo:
                     self._check()
                     if keep:
                         await self._keep(database_url, bot)
+                    # From the database, before it goes: the same computation as /care digest.
+                    self.figures = await _digest_now(bot)
         except asyncio.CancelledError:
             # Ctrl-C during the script: asyncio.run cancels us, and the blocks above have
             # already stopped the bot and the sandbox and deleted the database on the way out.
@@ -727,6 +804,16 @@ class Demo:
                     f"the breach nag in the thread of @{post.customer.handle}'s card",
                     extra=target,
                 )
+        for action in CLOSING:
+            if isinstance(action, TakeOver):
+                card = self._card_of(action.customer)
+                number = next(n for n, c in self.cards.items() if c is card)
+                self.transcript.say(f"\n{action.agent.name} takes the case nobody answered.")
+                await self._step(number, Claim(action.agent))
+            elif isinstance(action, Command):
+                await self._command(action.person, action.text)
+            else:
+                await self._open_home(action.person)
         await self._digest()
 
     async def _post(self, number: int, post: Post) -> None:
@@ -786,6 +873,20 @@ class Demo:
                 lambda: len(slack.ephemerals(step.agent.user_id)) > seen,
                 f"a private answer to {step.agent.name}'s late claim",
             )
+        elif isinstance(step, Release):
+            self.transcript.say(f"{step.agent.name} presses Release on {whose}.")
+            await self._click(step.agent, card, ActionId.RELEASE)
+            await self._until(
+                lambda: self._in_thread(card, f"<@{step.agent.user_id}> released"),
+                f"{step.agent.name}'s release in the thread of {whose}",
+            )
+        elif isinstance(step, Reopen):
+            self.transcript.say(f"{step.agent.name} presses Reopen on {whose}.")
+            await self._click(step.agent, card, ActionId.REOPEN)
+            await self._until(
+                lambda: self._in_thread(card, f"<@{step.agent.user_id}> reopened"),
+                f"{step.agent.name}'s reopening in the thread of {whose}",
+            )
         elif isinstance(step, Reply):
             await self._reply(card, whose, step)
         else:
@@ -810,8 +911,12 @@ class Demo:
         replies = self._count_in_thread(card, f"<@{agent.user_id}> replied")
         view_id = await self._open_modal(agent, card, ActionId.REPLY, whose)
         box = "“Resolve after sending” " + ("left ticked" if step.resolve else "unticked")
-        self.transcript.say(f"{agent.name} types “{step.text}” ({box}) and presses Send.")
         chosen = [OptionValue.RESOLVE_AFTER.value] if step.resolve else []
+        if step.draft is not None:
+            await self._refused_draft(agent, view_id, step.draft, chosen)
+            self.transcript.say(f"{agent.name} cuts it down to “{step.text}” and presses Send.")
+        else:
+            self.transcript.say(f"{agent.name} types “{step.text}” ({box}) and presses Send.")
         answer = await self.sim.submit_view(
             agent.user_id,
             view_id=view_id,
@@ -835,6 +940,53 @@ class Demo:
             f"{agent.name}'s reply in the thread of {whose}",
         )
 
+    async def _refused_draft(
+        self, agent: Agent, view_id: str, draft: str, chosen: list[str]
+    ) -> None:
+        """Submit a reply too long for X; the bot must refuse it on the input, keeping the modal."""
+        self.transcript.say(
+            f"{agent.name} types a long answer ({len(draft)} characters) and presses Send."
+        )
+        answer = await self.sim.submit_view(
+            agent.user_id,
+            view_id=view_id,
+            values={
+                BlockId.REPLY_TEXT: {ActionId.REPLY_TEXT: draft},
+                BlockId.RESOLVE_AFTER: {ActionId.RESOLVE_AFTER: chosen},
+            },
+        )
+        self._require_ok(answer, f"{agent.name}'s long reply")
+        body = answer.body if isinstance(answer.body, dict) else {}
+        errors = body.get("errors") if body.get("response_action") == "errors" else None
+        if not isinstance(errors, dict) or BlockId.REPLY_TEXT not in errors:
+            raise DemoFailed(f"the bot did not refuse {agent.name}'s {len(draft)}-character reply")
+        self.transcript.flush()
+        self.transcript.line(
+            f"the modal stays open, the text still in the box; under it: "
+            f"⚠️ {errors[BlockId.REPLY_TEXT]}",
+            indent=2,
+        )
+
+    async def _command(self, person: Agent, text: str) -> None:
+        slack = self.sandbox.slack
+        self.transcript.say(f"\n{person.name} types /care {text}.")
+        seen = len(slack.responses)
+        answer = await self.sim.slash_command(
+            person.user_id, text=text, channel_id=self.sandbox.channel
+        )
+        self._require_ok(answer, f"/care {text}")
+        await self._until(lambda: len(slack.responses) > seen, f"the answer to /care {text}")
+
+    async def _open_home(self, person: Agent) -> None:
+        slack = self.sandbox.slack
+        self.transcript.say(f"\n{person.name} opens Carebot's App Home.")
+        seen = len(slack.calls_to("views.publish"))
+        answer = await self.sim.app_home_opened(person.user_id)
+        self._require_ok(answer, "the App Home")
+        await self._until(
+            lambda: len(slack.calls_to("views.publish")) > seen, f"{person.name}'s App Home"
+        )
+
     async def _open_modal(
         self, agent: Agent, card: StoredMessage, action: ActionId, whose: str
     ) -> str:
@@ -856,6 +1008,29 @@ class Demo:
         )
         self._require_ok(answer, "/care digest")
         await self._until(lambda: len(slack.responses) > seen, "the answer to /care digest")
+        self.digest_shown = slack.responses[-1].payload
+        # The digest only Priya sees carries a button that posts it for everyone.
+        shown = [e for e in slack.ephemerals(LEAD.user_id) if e.source == "response_url"][-1]
+        self.transcript.say(f"{LEAD.name} presses Share to channel under it.")
+        before = len(slack.channel_messages(self.sandbox.channel))
+        answer = await self.sim.click(
+            LEAD.user_id,
+            channel=self.sandbox.channel,
+            ts=shown.message_ts,
+            action_id=ActionId.SHARE_DIGEST,
+            seen=StoredMessage(
+                channel=self.sandbox.channel,
+                ts=shown.message_ts,
+                text=shown.text,
+                blocks=shown.blocks,
+                user=slack.bot_user_id,
+            ),
+        )
+        self._require_ok(answer, "Share to channel")
+        await self._until(
+            lambda: len(slack.channel_messages(self.sandbox.channel)) > before,
+            "the shared digest in the channel",
+        )
 
     async def _keep(self, database_url: str, bot: RunningBot) -> None:
         stack = self.sandbox
@@ -890,16 +1065,24 @@ class Demo:
 
     def _summary(self, *, keep: bool) -> None:
         stack = self.sandbox
+        figures = self.figures
+        assert figures is not None, "the figures are read before the database is deleted"
         posts = stack.slack.calls_to("chat.postMessage")
-        cards = sum(1 for c in posts if c.ok and c.args.get("metadata"))
         nags = sum(
             1 for c in posts if c.ok and str(c.args.get("text") or "").startswith(NAG_PREFIXES)
         )
         seconds = time.monotonic() - self._started
         ending = "stopped" if keep else "finished"
         print(
-            f"\nDemo {ending} in {seconds:.1f}s: {len(self.tweets)} mentions, {cards} cards, "
-            f"{len(stack.x.posted_replies)} replies sent to X, {nags} nags. {STOPPED}",
+            f"\nDemo {ending} in {seconds:.1f}s. "
+            + summary_text(
+                figures,
+                names=self.transcript.names,
+                posts=len(stack.x.tweets) - len(stack.x.posted_replies),
+                sent=len(stack.x.posted_replies),
+                nags=nags,
+            )
+            + f" {STOPPED}",
             file=self.out,
         )
         self.out.flush()
@@ -977,6 +1160,37 @@ class Demo:
 
     def _count_in_thread(self, card: StoredMessage, text: str) -> int:
         return sum(text in m.text for m in self.sandbox.slack.thread(card.channel, card.ts))
+
+
+def summary_text(
+    figures: Digest, *, names: dict[str, str], posts: int, sent: int, nags: int
+) -> str:
+    """Say what the demo did in the digest's own figures, from the database."""
+    later = posts - figures.received
+    extra = f"; {plural(later, 'post')} joined an existing case" if later > 0 else ""
+    agents = ", ".join(
+        f"{names.get(a.user, a.user)} claimed {a.claimed} and replied {a.replied}"
+        for a in figures.agents
+    )
+    return (
+        f"In the database, as the digest counts it: {plural(figures.received, 'case')} received "
+        f"(from {plural(posts, 'customer post')}{extra}), {figures.replied} replied, "
+        f"{figures.resolved_without_reply} resolved without a reply, {figures.still_open} "
+        f"still open, {plural(figures.breaches, 'breach', 'breaches')}. {agents or 'No agents'}. "
+        f"{plural(sent, 'reply', 'replies')} sent to X, {plural(nags, 'nag')}."
+    )
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """Return `count` with its noun in the right number."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
+async def _digest_now(bot: RunningBot) -> Digest:
+    """Compute the digest `/care digest` shows by default, straight from the database."""
+    deps = bot.runtime.deps
+    assert deps is not None, "the bot is running"
+    return await deps.digest.compute(DEFAULT_PERIOD)
 
 
 def _team_names() -> str:
