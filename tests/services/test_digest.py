@@ -218,6 +218,26 @@ async def test_last_7_days(service: DigestService) -> None:
     assert d.volume == [0, 1, 0, 0, 0, 1, 6]
 
 
+async def test_the_charts_figures_response_times_and_sla_per_day(service: DigestService) -> None:
+    d = await service.digest_for(user="U0LEAD", period=Period.WEEK)
+    # Against the 1h target: a quarter, a half, the target, twice it, and slower.
+    assert d.response_target == timedelta(hours=1)
+    assert d.response_edges == (
+        timedelta(minutes=15),
+        timedelta(minutes=30),
+        timedelta(hours=1),
+        timedelta(hours=2),
+    )
+    # Responses 600, 1200, 32340, 32400, 176400 seconds.
+    assert d.response_histogram == [1, 1, 0, 0, 3]
+    assert len(d.sla_by_bucket) == len(d.volume)
+    assert sum(due for due, _ in d.sla_by_bucket) == d.sla_due
+    assert sum(met for _, met in d.sla_by_bucket) == d.sla_met
+    assert all(met <= due for due, met in d.sla_by_bucket)
+    # Owed only on days that received cases.
+    assert [due > 0 for due, _ in d.sla_by_bucket] == [n > 0 for n in d.volume]
+
+
 async def test_last_30_days_and_the_oldest_open(service: DigestService) -> None:
     d = await service.digest_for(user="U0LEAD", period=Period.MONTH)
     assert d.window.start == utc(2026, 10, 26, 23, 0)
@@ -249,6 +269,8 @@ async def test_an_empty_period_has_no_percentiles(sessions: SessionFactory) -> N
     )
     assert d.agents == []
     assert d.volume == [0] * len(d.volume)
+    assert d.response_histogram == [0, 0, 0, 0, 0]
+    assert d.sla_by_bucket == [(0, 0)] * len(d.volume)
 
 
 async def test_only_leads_get_digests(service: DigestService) -> None:
