@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import copy
 import functools
+import json
 import logging
 import re
 import signal
@@ -545,6 +546,13 @@ class Transcript:
             who = names.get(str(args.get("user")), str(args.get("user")))
             text = mrkdwn_to_text(str(args.get("text") or ""), names)
             self.line(f"(only {who} sees this) {text}", indent=2)
+        elif call.method == "files.completeUploadExternal" and args.get("channel_id"):
+            channel = _channel_name(self.stack.slack, str(args["channel_id"]))
+            listed = args.get("files")
+            files = json.loads(listed) if isinstance(listed, str) else listed or []
+            titles = ", ".join(f"“{f.get('title') or f.get('id')}”" for f in files)
+            comment = mrkdwn_to_text(str(args.get("initial_comment") or ""), names)
+            self.line(f"{channel}  Carebot shares a picture, {titles}: {comment}", indent=2)
         elif call.method == "views.publish":
             who = names.get(str(args.get("user_id")), str(args.get("user_id")))
             self.line(f"{who}'s App Home shows:", indent=2)

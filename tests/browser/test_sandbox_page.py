@@ -259,6 +259,13 @@ async def test_care_digest_as_the_lead_and_share_it(world: World) -> None:
     await digest.get_by_role("button", name="Share to channel", exact=True).click()
     shared = page.locator("#messages article.msg:not(.ephemeral)", has_text="Care digest")
     await expect(shared).to_contain_text("Shared by @Priya")
+    # Then the charts, uploaded as a PNG with Slack's upload flow and drawn in the channel.
+    charts = page.locator("#messages article.msg", has_text="Charts for this digest")
+    picture = charts.locator("figure.b-image img")
+    await expect(picture).to_be_visible()
+    await expect(charts).to_contain_text("Care digest charts: Last 24 hours")
+    assert await picture.evaluate("img => img.complete && img.naturalWidth") == 1200
+    await world.shot(page, "shared-digest")
 
     # An agent asking for the digest is refused, privately, in plain words.
     await page.locator("#acting").select_option(ANA.user_id)

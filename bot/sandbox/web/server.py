@@ -377,6 +377,7 @@ def _stored(message: StoredMessage) -> JSON:
         "reply_count": len(message.replies),
         "reply_users": list(message.reply_users),
         "reactions": {name: len(users) for name, users in message.reactions.items()},
+        "files": message.files,
     }
 
 

@@ -211,7 +211,7 @@ function messageHtml(message, { inThread = false, ephemeral = false } = {}) {
   } else if (message.broadcast) {
     html += '<div class="broadcast">Also sent to the channel</div>';
   }
-  html += `<div class="msg-body">${body}</div>`;
+  html += `<div class="msg-body">${body}${filesHtml(message.files || [])}</div>`;
   if (message.reactions && Object.keys(message.reactions).length) {
     html += '<div class="reactions">' + Object.entries(message.reactions)
       .map(([name, count]) => `<span class="reaction">${Mrkdwn.toHtml(`:${name}:`)} ${count}</span>`).join("") + "</div>";
@@ -223,6 +223,20 @@ function messageHtml(message, { inThread = false, ephemeral = false } = {}) {
   }
   if (ephemeral) html += `<button type="button" class="link dismiss" data-dismiss="${esc(message.ts)}">Dismiss</button>`;
   return html + "</div></article>";
+}
+
+// Files shared with a message (the digest's charts): images are shown, others linked.
+function filesHtml(files) {
+  return files.map((file) => {
+    const url = Mrkdwn.safeUrl(String(file.url_private || ""));
+    if (!url) return "";
+    const title = esc(file.title || file.name || "file");
+    if (String(file.mimetype || "").startsWith("image/")) {
+      return `<figure class="b-image"><div class="b-image-title">${title}</div>` +
+        `<img src="${esc(url)}" alt="${esc(file.alt_txt || file.title || "")}"></figure>`;
+    }
+    return `<div class="b-file"><a href="${esc(url)}" target="_blank" rel="noopener noreferrer">📎 ${title}</a></div>`;
+  }).join("");
 }
 
 function keepScroll(container, draw) {
