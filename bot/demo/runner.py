@@ -1,11 +1,5 @@
-"""`carebot demo`: the real bot between the sandbox Slack and X, a scripted stream of mentions, and
-simulated agents working them, printed as a transcript of what the channel shows.
-
-Agents act only through the Slack simulator (signed requests, exactly what Slack sends) and
-customers only by posting on the fake X, which the bot polls. Everything the transcript shows is
-read back from what the fakes recorded (Web API calls, response_url posts, posts created on X), so
-it shows what the bot really did, never what the script hoped it would do.
-"""
+"""Running the demo: the sandbox, the bot, the web page with --keep, the script played through the
+simulator, the checks, and the closing summary read from the database."""
 
 from __future__ import annotations
 
@@ -13,53 +7,48 @@ import asyncio
 import contextlib
 import copy
 import functools
-import json
 import logging
-import re
 import signal
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from aiohttp import ClientSession
 
-from bot.blocks.ids import ActionId, BlockId, OptionValue, ResolveReason
-from bot.clock import utc_now
+from bot.blocks.ids import ActionId, BlockId, OptionValue
+from bot.demo.render import JSON, view_to_text
+from bot.demo.script import (
+    AGENTS,
+    CLOSING,
+    LEAD,
+    SCRIPT,
+    TARGET_VARIABLES,
+    TARGETS,
+    Agent,
+    Claim,
+    Command,
+    Customer,
+    LateClaim,
+    Post,
+    Release,
+    Reopen,
+    Reply,
+    Step,
+    TakeOver,
+)
+from bot.demo.transcript import NAG_PREFIXES, Transcript, channel_name
 from bot.digest import DEFAULT_PERIOD, Digest
 from bot.durations import format_duration, parse_duration
 from bot.logs import EXPECTED_NOTES, ExpectedNoteFilter
 from bot.sandbox.simulator import SimResponse, SlackSimulator
-from bot.sandbox.slack import FakeSlack, ResponsePost, SlackCall, StoredMessage
+from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
 from bot.sandbox.web import Person, SandboxWeb, x_sink
 from bot.sandbox.x import FakeTweet
 
-JSON = dict[str, Any]
-
-# Targets in seconds rather than minutes, so the nag ladder (a warning at 75% of the target, the
-# breach at 100%) plays out for the mention nobody answers while the rest of the script runs.
-# Every other case is handled within a few seconds of its card, well inside 75% of its target.
-TARGETS = {
-    "poll_interval": "1s",
-    "sla_first_response": "16s",
-    "sla_urgent": "10s",
-    "sla_check_interval": "1s",
-    "urgent_followers": "10000",
-    "business_hours": "24/7",
-}
-# The environment names of TARGETS, printed with --keep so another bot can be run the same way.
-TARGET_VARIABLES = {
-    "poll_interval": "CAREBOT_POLL_INTERVAL",
-    "sla_first_response": "CAREBOT_SLA_FIRST_RESPONSE",
-    "sla_urgent": "CAREBOT_SLA_URGENT",
-    "sla_check_interval": "CAREBOT_SLA_CHECK_INTERVAL",
-    "urgent_followers": "CAREBOT_URGENT_FOLLOWERS",
-    "business_hours": "CAREBOT_BUSINESS_HOURS",
-}
 # How long one scripted step may take before the demo gives up; generous, because a step that is
 # merely slow on a busy machine should still finish, and one that never happens must not hang.
 STEP_TIMEOUT = 15.0
@@ -68,572 +57,11 @@ SCRIPT_TIMEOUT = 120.0
 # How often the transcript looks for news while the script waits (and, with --keep, afterwards).
 POLL_SECONDS = 0.02
 STOPPED = "The bot and the sandbox are stopped and the database is deleted."
-# How the nag ladder's rungs begin (warning, breach, reminder), to count them in the summary.
-NAG_PREFIXES = (":hourglass_flowing_sand:", ":red_circle:", ":bell:")
 KEEP_POLL_SECONDS = 0.2
 
 
 class DemoFailed(Exception):
     """Something the script expected did not happen in time; the message says what."""
-
-
-# -- the cast ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Agent:
-    """A Slack user who works the queue (or, for a lead, asks for the digest)."""
-
-    user_id: str
-    name: str
-    real_name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Customer:
-    """An X account that mentions the brand."""
-
-    handle: str
-    name: str
-    followers: int
-
-
-ANA = Agent("U0ANA", "Ana", "Ana Ruiz")
-BEN = Agent("U0BEN", "Ben", "Ben Okafor")
-CHLOE = Agent("U0CHLOE", "Chloe", "Chloe Martin")
-PRIYA = Agent("U0PRIYA", "Priya", "Priya Shah")
-AGENTS = (ANA, BEN, CHLOE)
-LEAD = PRIYA
-
-DANA = Customer("dana_k", "Dana K", 310)
-KIM = Customer("kim_w", "Kim W", 85)
-SAM = Customer("sam_asks", "Sam Patel", 120)
-LEE = Customer("ops_lee", "Lee (Ops)", 890)
-MO = Customer("mo_reads", "Mo", 42)
-TECH = Customer("techdaily", "Tech Daily", 48_200)
-RAJ = Customer("raj_p", "Raj P", 230)
-JLO = Customer("jlo_travels", "J. Lopez", 610)
-GURU = Customer("growth_guru", "Growth Guru", 12)
-MARTA = Customer("marta_b", "Marta B", 150)
-OLA = Customer("ola_n", "Ola N", 95)
-
-
-# -- the script -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """The agent presses Claim on the card."""
-
-    agent: Agent
-
-
-@dataclass(frozen=True, slots=True)
-class LateClaim:
-    """The agent presses Claim on the card as their Slack first drew it, after someone else won."""
-
-    agent: Agent
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    """The agent presses Release: the case goes back to the queue."""
-
-    agent: Agent
-
-
-@dataclass(frozen=True, slots=True)
-class Reopen:
-    """The agent presses Reopen on a resolved case."""
-
-    agent: Agent
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """The agent presses Reply, types `text` and presses Send (`resolve`: leave the box ticked).
-
-    `draft`: what they type first, too long for X; the modal says so under the box, the draft
-    stays there, and they cut it down to `text`.
-    """
-
-    agent: Agent
-    text: str
-    resolve: bool = True
-    draft: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Resolve:
-    """The agent presses Resolve and picks a reason."""
-
-    agent: Agent
-    reason: ResolveReason
-
-
-Step = Claim | LateClaim | Release | Reopen | Reply | Resolve
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """Someone types `/care <text>` in the channel."""
-
-    person: Agent
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class TakeOver:
-    """After its breach, the agent finally claims the case nobody answered."""
-
-    agent: Agent
-    customer: Customer
-
-
-@dataclass(frozen=True, slots=True)
-class OpenHome:
-    """Someone opens Carebot's App Home tab."""
-
-    person: Agent
-
-
-@dataclass(frozen=True, slots=True)
-class Post:
-    """One mention in the stream and what the team does about it (nothing: nobody answers it).
-
-    `follow_up` makes it a reply to the brand's latest answer to the same customer, so it lands
-    in that conversation's case instead of opening a new one.
-    """
-
-    customer: Customer
-    text: str
-    steps: tuple[Step, ...] = ()
-    follow_up: bool = False
-
-
-SCRIPT: tuple[Post, ...] = (
-    Post(
-        DANA,
-        "@acmehelp my order #4411 still hasn't arrived, it's been 2 weeks. Any update?",
-        (
-            Claim(ANA),
-            LateClaim(BEN),
-            Reply(
-                ANA,
-                "Hi Dana, so sorry for the wait! #4411 was stuck at our depot; it left this "
-                "morning and we've refunded the shipping. Tracking link is in your DMs.",
-                resolve=False,
-            ),
-        ),
-    ),
-    Post(KIM, "@acmehelp the app keeps logging me out on Android, every single day"),
-    Post(
-        SAM,
-        "@acmehelp do you ship to Canada? Thinking of ordering the blue kettle",
-        (Reply(BEN, "Hi Sam! Yes, we ship to Canada: 3-5 business days, duties included."),),
-    ),
-    Post(
-        LEE,
-        "@acmehelp is the app down? outage for our whole team, nobody can log in",
-        (
-            Claim(CHLOE),
-            Reply(
-                CHLOE,
-                "Hi Lee, yes: logins are failing since 14:05 and the team is on it. Updates "
-                "every 15 minutes on status.acme.example, and we'll reply here when it's fixed.",
-                resolve=False,
-            ),
-        ),
-    ),
-    Post(
-        MO,
-        "@acmehelp love the new dark mode, thank you!",
-        (
-            Resolve(ANA, ResolveReason.PRAISE),
-            # Praise from a fan deserves a public thank-you after all.
-            Reopen(ANA),
-            Reply(ANA, "Thank you, Mo! The team that built it will be very happy to hear that."),
-        ),
-    ),
-    Post(
-        TECH,
-        "Checkout on @acmehelp has been crawling for an hour. Anyone else seeing this?",
-        (
-            Claim(BEN),
-            Reply(
-                BEN,
-                "Thanks for flagging! Checkout was slowed by the login incident; it's back to "
-                "normal speed now. Sorry to everyone who waited.",
-                resolve=False,
-            ),
-        ),
-    ),
-    Post(
-        DANA,
-        "@acmehelp got the tracking link, thanks! It says Thursday now",
-        (Reply(ANA, "Great to hear, Dana! Enjoy, and ping us if Thursday slips."),),
-        follow_up=True,
-    ),
-    Post(
-        RAJ,
-        "@acmehelp I was charged twice for order #5120, please fix this",
-        (
-            Claim(CHLOE),
-            Reply(
-                CHLOE,
-                "Sorry Raj! The second charge was a pre-authorisation; we've released it and "
-                "it will disappear from your statement within 3 days.",
-            ),
-        ),
-    ),
-    Post(
-        JLO,
-        "@acmehelp can I change the delivery address after ordering?",
-        (
-            Reply(
-                ANA,
-                "Hi! Yes, until the order ships: Orders > Change address, or DM us the order "
-                "number and we'll do it.",
-            ),
-        ),
-    ),
-    Post(
-        GURU,
-        "@acmehelp Get 10K followers in 24h!!! DM me for the secret",
-        (Resolve(BEN, ResolveReason.SPAM),),
-    ),
-    Post(
-        MARTA,
-        "@acmehelp shout-out to your support team, my return was sorted in 5 minutes",
-        (Claim(BEN), Release(BEN), Resolve(CHLOE, ResolveReason.PRAISE)),
-    ),
-    Post(
-        OLA,
-        "@acmehelp where do I find the invoice for my last order?",
-        (
-            Reply(
-                BEN,
-                "Hi Ola! Account > Orders > pick the order > Invoice (PDF).",
-                draft="Hi Ola! Thanks so much for reaching out, and sorry you had to look for it. "
-                "You can find every invoice in your account: open the app or the website, sign "
-                "in, go to Account, then Orders, pick the order you need and press Invoice; it "
-                "downloads as a PDF you can print or forward to your accounts team. Anything "
-                "else, just ask!",
-            ),
-        ),
-    ),
-)
-# After the stream: the team looks at its queue, its own cases and the App Home.
-CLOSING: tuple[TakeOver | Command | OpenHome, ...] = (
-    Command(LEAD, "queue"),
-    TakeOver(CHLOE, KIM),
-    Command(CHLOE, "mine"),
-    OpenHome(CHLOE),
-)
-
-
-# -- Block Kit and mrkdwn as text -------------------------------------------------------------
-
-# The few shortcodes Carebot uses, drawn as a terminal can; any other stays as typed.
-EMOJI = {
-    "arrows_counterclockwise": "🔄",
-    "bell": "🔔",
-    "hourglass_flowing_sand": "⏳",
-    "leftwards_arrow_with_hook": "↩️",
-    "outbox_tray": "📤",
-    "raising_hand": "🙋",
-    "red_circle": "🔴",
-    "rotating_light": "🚨",
-    "speech_balloon": "💬",
-    "tada": "🎉",
-    "warning": "⚠️",
-    "white_check_mark": "✅",
-}
-_TOKEN = re.compile(r"<([^<>]+)>")
-_SHORTCODE = re.compile(r":([a-z0-9_+-]+):")
-_BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
-# Only underscores standing alone around words are italics: `dana_k` must keep its underscore.
-_ITALIC = re.compile(r"(?<!\w)_(?=\S)([^_\n]+?)(?<=\S)_(?!\w)")
-
-
-def _token_text(token: str, names: dict[str, str]) -> str:
-    """Return how Slack shows one `<…>` token: a name, a time, a link's label."""
-    if token.startswith("@"):
-        user = token[1:].split("|")[0]
-        return f"@{names.get(user, user)}"
-    if token.startswith("#"):
-        channel, _, label = token[1:].partition("|")
-        return f"#{label or channel}"
-    if token.startswith("!date^"):
-        # Slack shows a date token in each reader's zone and format; the demo's targets are
-        # seconds long, so it shows the time to the second (in UTC, as the header says).
-        stamp = token.split("^")[1]
-        return datetime.fromtimestamp(int(stamp), UTC).strftime("%H:%M:%S")
-    if token.startswith("!subteam^"):
-        group, _, label = token.removeprefix("!subteam^").partition("|")
-        return label or f"@{group}"
-    if token.startswith("!"):
-        return "@" + token[1:].split("|")[0]
-    url, _, label = token.partition("|")
-    return label or url
-
-
-def mrkdwn_to_text(text: str, names: dict[str, str]) -> str:
-    """Return mrkdwn as a person reads it in Slack: names, times and link labels, no markup."""
-    text = _TOKEN.sub(lambda m: _token_text(m.group(1), names), text)
-    text = _SHORTCODE.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), text)
-    text = _BOLD.sub(r"\1", text)
-    text = _ITALIC.sub(r"\1", text)
-    lines = [line for line in text.split("\n") if line.strip() != "```"]
-    text = "\n".join(f"> {line[1:]}" if line.startswith(">") else line for line in lines)
-    # Last: the escapes stand for characters the customer typed, which may look like markup.
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def _plain(obj: Any, names: dict[str, str]) -> str:
-    if not isinstance(obj, dict):
-        return ""
-    text = str(obj.get("text") or "")
-    return mrkdwn_to_text(text, names) if obj.get("type") == "mrkdwn" else text
-
-
-def _element_text(element: JSON, names: dict[str, str]) -> str:
-    kind = element.get("type")
-    if kind == "button":
-        return f"[{_plain(element.get('text'), names)}]"
-    if kind == "checkboxes":
-        ticked = {str(o.get("value")) for o in element.get("initial_options") or []}
-        return " ".join(
-            f"{'☑' if str(o.get('value')) in ticked else '☐'} {_plain(o.get('text'), names)}"
-            for o in element.get("options") or []
-        )
-    if kind == "plain_text_input":
-        return "▭"
-    if kind in {"static_select", "multi_static_select"}:
-        return f"[{_plain(element.get('placeholder'), names) or 'choose'} ▾]"
-    if kind == "image":
-        return str(element.get("alt_text") or "")
-    return _plain(element, names)
-
-
-def _field_text(field: JSON, names: dict[str, str]) -> str:
-    """Render a section field (`*Label*\nvalue`) as `Label: value` on one line."""
-    label, _, value = _plain(field, names).partition("\n")
-    return f"{label}: {value.replace(chr(10), ' · ')}" if value else label
-
-
-def blocks_to_lines(blocks: list[JSON], names: dict[str, str]) -> list[str]:
-    """Render Block Kit blocks as the lines of text a person sees, buttons as `[Label]`."""
-    lines: list[str] = []
-    for block in blocks:
-        kind = block.get("type")
-        if kind == "header":
-            lines.append(_plain(block.get("text"), names).upper())
-        elif kind == "section":
-            if block.get("text"):
-                lines += _plain(block["text"], names).split("\n")
-            # One field a line, so a card update can show just the fields that changed.
-            lines += [_field_text(f, names) for f in block.get("fields") or []]
-            if isinstance(block.get("accessory"), dict):
-                lines.append(_element_text(block["accessory"], names))
-        elif kind == "context":
-            parts = [_element_text(e, names) for e in block.get("elements") or []]
-            lines.append(" · ".join(p for p in parts if p))
-        elif kind == "actions":
-            lines.append(" ".join(_element_text(e, names) for e in block.get("elements") or []))
-        elif kind == "input":
-            element = block.get("element") or {}
-            lines.append(f"{_plain(block.get('label'), names)}: {_element_text(element, names)}")
-        elif kind == "divider":
-            lines.append("─" * 20)
-    return [line.rstrip() for line in lines]
-
-
-def view_to_text(view: JSON, names: dict[str, str]) -> str:
-    """Render a modal in one line: its title, its inputs (or its message) and its buttons."""
-    blocks = list(view.get("blocks") or [])
-    inputs = [b for b in blocks if b.get("type") == "input"]
-    # The customer's post at the top of a form repeats the card; the inputs are the news.
-    shown = blocks_to_lines(inputs or blocks, names)
-    buttons = " ".join(
-        f"[{_plain(view.get(k), names)}]" for k in ("submit", "close") if view.get(k)
-    )
-    parts = [part for part in (*shown, buttons) if part]
-    return f"“{_plain(view.get('title'), names)}”: " + " · ".join(parts)
-
-
-# -- the transcript ---------------------------------------------------------------------------
-
-
-def _clock() -> str:
-    return utc_now().strftime("%H:%M:%S")
-
-
-@dataclass
-class Transcript:
-    """Prints the script's narration and, in order, what the fakes recorded since last time."""
-
-    out: TextIO
-    stack: Sandbox
-    calls_seen: int = 0
-    responses_seen: int = 0
-    replies_seen: int = 0
-    labels: dict[str, str] = field(default_factory=dict)
-    drawn: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def names(self) -> dict[str, str]:
-        """Return display names by Slack user id, as the Slack client shows people."""
-        return {u.id: u.display_name for u in self.stack.slack.users.values()}
-
-    def line(self, text: str, *, indent: int = 0) -> None:
-        """Print one line of the transcript, stamped with the time."""
-        while text.startswith("\n"):
-            print(file=self.out)
-            text = text[1:]
-        pad = " " * (10 + indent)
-        first, *rest = text.split("\n")
-        print(f"{_clock()}  {' ' * indent}{first}", file=self.out)
-        for more in rest:
-            print(f"{pad}{more}", file=self.out)
-        self.out.flush()
-
-    def say(self, text: str) -> None:
-        """Print narration, after everything that happened before it."""
-        self.flush()
-        self.line(text)
-
-    def label(self, ts: str | None) -> str:
-        """Return how the transcript names the card at `ts` (`@dana_k's card`)."""
-        return self.labels.get(ts or "", "a message")
-
-    def flush(self) -> None:
-        """Print every reply X received and every Slack event recorded since the last flush."""
-        # X's records carry no time; they go first because a reply reaches X before the bot
-        # touches Slack about it (the card update and the thread line come after).
-        x = self.stack.x
-        for posted in x.posted_replies[self.replies_seen :]:
-            parent = x.tweets.get(posted["in_reply_to_tweet_id"] or "")
-            whose = f"@{x.users[parent.author_id].username}'s " if parent else ""
-            self.line(
-                f"sent to X as @{x.brand.username}'s tweet {posted['id']}, in reply to "
-                f"{whose}tweet {posted['in_reply_to_tweet_id']}",
-                indent=2,
-            )
-        self.replies_seen = len(x.posted_replies)
-        slack = self.stack.slack
-        events: list[SlackCall | ResponsePost] = [
-            *slack.calls[self.calls_seen :],
-            *slack.responses[self.responses_seen :],
-        ]
-        self.calls_seen, self.responses_seen = len(slack.calls), len(slack.responses)
-        for event in sorted(events, key=lambda e: e.at):
-            if isinstance(event, SlackCall):
-                self._call(event)
-            else:
-                self._response(event)
-
-    def _call(self, call: SlackCall) -> None:
-        if not call.ok:
-            self.line(f"⚠️  Slack refused {call.method}: {call.error}", indent=2)
-            return
-        args, names = call.args, self.names
-        if call.method == "chat.postMessage":
-            self._posted(call)
-        elif call.method == "chat.update":
-            self._updated(str(args.get("ts")), list(args.get("blocks") or []))
-        elif call.method == "chat.postEphemeral":
-            who = names.get(str(args.get("user")), str(args.get("user")))
-            text = mrkdwn_to_text(str(args.get("text") or ""), names)
-            self.line(f"(only {who} sees this) {text}", indent=2)
-        elif call.method == "files.completeUploadExternal" and args.get("channel_id"):
-            channel = _channel_name(self.stack.slack, str(args["channel_id"]))
-            listed = args.get("files")
-            files = json.loads(listed) if isinstance(listed, str) else listed or []
-            titles = ", ".join(f"“{f.get('title') or f.get('id')}”" for f in files)
-            comment = mrkdwn_to_text(str(args.get("initial_comment") or ""), names)
-            self.line(f"{channel}  Carebot shares a picture, {titles}: {comment}", indent=2)
-        elif call.method == "views.publish":
-            who = names.get(str(args.get("user_id")), str(args.get("user_id")))
-            self.line(f"{who}'s App Home shows:", indent=2)
-            for item in blocks_to_lines(
-                list(dict(args.get("view") or {}).get("blocks") or []), names
-            ):
-                self.line(f"│ {item}", indent=4)
-        elif call.method in {"views.open", "views.update"}:
-            verb = "a modal opens" if call.method == "views.open" else "the modal now shows"
-            self.line(f"{verb}: {view_to_text(dict(args.get('view') or {}), names)}", indent=2)
-
-    def _posted(self, call: SlackCall) -> None:
-        slack, args = self.stack.slack, call.args
-        blocks = list(args.get("blocks") or [])
-        text = mrkdwn_to_text(str(args.get("text") or ""), self.names)
-        thread = args.get("thread_ts")
-        channel = _channel_name(slack, str(args.get("channel")))
-        if thread:
-            also = f" (also sent to {channel})" if args.get("reply_broadcast") else ""
-            self.line(f"in the thread of {self.label(str(thread))}{also}:", indent=2)
-            self.line(text, indent=4)
-            return
-        lines = blocks_to_lines(blocks, self.names) if blocks else text.split("\n")
-        ts = self._ts_of(call) if args.get("metadata") else None
-        if ts is not None:
-            handle = re.search(r"@\w+", lines[0] if lines else "")
-            self.labels[ts] = f"{handle.group(0) if handle else 'a'}'s card"
-            self.drawn[ts] = lines
-            self.line(f"{channel}  Carebot posts a card:", indent=2)
-        else:
-            self.line(f"{channel}  Carebot posts:", indent=2)
-        for item in lines:
-            self.line(f"│ {item}", indent=4)
-
-    def _updated(self, ts: str, blocks: list[JSON]) -> None:
-        lines = blocks_to_lines(blocks, self.names)
-        before = self.drawn.get(ts, [])
-        self.drawn[ts] = lines
-        changed = [item for item in lines if item not in before]
-        if changed:
-            self.line(f"{self.label(ts)} is updated:", indent=2)
-            for item in changed:
-                self.line(f"│ {item}", indent=4)
-
-    def _response(self, post: ResponsePost) -> None:
-        payload = post.payload
-        blocks = list(payload.get("blocks") or [])
-        lines = (
-            blocks_to_lines(blocks, self.names)
-            if blocks
-            else mrkdwn_to_text(str(payload.get("text") or ""), self.names).split("\n")
-        )
-        if payload.get("response_type") == "in_channel":
-            self.line("answer, posted for everyone:", indent=2)
-        else:
-            # The response_url post does not say whom it answers; the ephemeral it became does.
-            shown_to = [
-                e.user
-                for e in self.stack.slack.ephemerals()
-                if e.source == "response_url"
-                and e.text == payload.get("text")
-                and e.blocks == blocks
-            ]
-            who = self.names.get(shown_to[-1] or "", "the asker") if shown_to else "the asker"
-            self.line(f"answer (only {who} sees this):", indent=2)
-        for item in lines:
-            self.line(f"│ {item}", indent=4)
-
-    def _ts_of(self, call: SlackCall) -> str | None:
-        """Find the ts Slack gave a posted message (the call record keeps only the arguments)."""
-        channel = str(call.args.get("channel"))
-        # Messages are stored in call order, so the newest unlabelled card with these blocks is it.
-        for message in reversed(self.stack.slack.channel_messages(channel)):
-            if message.metadata == call.args.get("metadata") and message.ts not in self.labels:
-                return message.ts
-        return None
-
-
-def _channel_name(slack: FakeSlack, channel: str) -> str:
-    known = slack.channels.get(channel)
-    return f"#{known.name}" if known is not None else channel
 
 
 # -- the demo ---------------------------------------------------------------------------------
@@ -783,7 +211,7 @@ class Demo:
         lines = [
             "Carebot demo: the real bot between a sandbox Slack and a sandbox X, on this machine.",
             f"  sandbox Slack  {stack.slack.api_url}  (cards go to "
-            f"{_channel_name(stack.slack, stack.channel)}, {stack.channel})",
+            f"{channel_name(stack.slack, stack.channel)}, {stack.channel})",
             f"  sandbox X      {stack.x.api_url}  (the brand is @{stack.x.brand.username})",
             f"  bot            {bot.events_url}  (/healthz: {health['status']})",
             f"  database       {self.database} (removed at the end)",
