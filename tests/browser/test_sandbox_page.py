@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,13 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with running_world(tmp_path) as world:
+        yield world
+
+
+@asynccontextmanager
+async def running_world(tmp_path: Path, **settings: str) -> AsyncIterator[World]:
+    """Run the sandbox, the bot (with `settings` over the defaults), the page and a browser."""
     async with sandbox() as stack:
         for person in PEOPLE:
             stack.slack.add_user(person.user_id, name=person.name.lower(), display_name=person.name)
@@ -79,6 +87,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             poll_interval="1s",
             agents=f"{ANA.user_id},{BEN.user_id}",
             leads=PRIYA.user_id,
+            **settings,
         )
         async with (
             running_bot(settings, pacing_per_second=None) as bot,
@@ -346,3 +355,24 @@ async def test_resolve_with_a_reason_release_and_reopen(world: World) -> None:
     await expect(page.locator("#thread")).to_contain_text("@Ana replied on X:")
     await page.locator("#messages").evaluate("list => { list.scrollTop = 0; }")
     await world.shot(page, "page")
+
+
+async def test_a_breach_is_broadcast_to_the_channel_and_leads_to_its_thread(
+    tmp_path: Path,
+) -> None:
+    # Targets of seconds, so the nag ladder runs while the page watches.
+    async with running_world(
+        tmp_path, sla_first_response="3s", sla_check_interval="1s", business_hours="24/7"
+    ) as world:
+        world.stack.x.add_mention("@acmehelp the app keeps logging me out", author_handle="kim_w")
+        page = await world.open_as(PRIYA)
+        broadcast = page.locator("#messages article.msg", has_text="replied to a thread")
+        await expect(broadcast).to_contain_text("@Priya Nobody has claimed this", timeout=30_000)
+        await expect(
+            card(page, "kim_w").locator(".b-field", has_text="Respond by")
+        ).to_contain_text("Overdue")
+        await broadcast.get_by_role("button", name="view thread", exact=True).click()
+        thread = page.locator("#thread")
+        await expect(thread).to_contain_text("Also sent to the channel")
+        await expect(thread).to_contain_text("Nobody has claimed this yet")
+        await world.shot(page, "breach")
