@@ -52,7 +52,9 @@ class World:
 
     async def open_as(self, person: Person) -> Page:
         """Open the page in a browser window of its own, acting as `person`."""
-        context = await self.browser.new_context(viewport={"width": 1400, "height": 900})
+        context = await self.browser.new_context(
+            viewport={"width": 1400, "height": 900}, timezone_id="UTC", locale="en-GB"
+        )
         page = await context.new_page()
         page.set_default_timeout(STEP_MS)
         errors: list[str] = []
@@ -376,3 +378,49 @@ async def test_a_breach_is_broadcast_to_the_channel_and_leads_to_its_thread(
         await expect(thread).to_contain_text("Also sent to the channel")
         await expect(thread).to_contain_text("Nobody has claimed this yet")
         await world.shot(page, "breach")
+
+
+async def test_mrkdwn_is_drawn_safely_and_as_slack_shows_it(world: World) -> None:
+    page = await world.open_as(ANA)
+
+    async def html(source: str) -> str:
+        drawn: str = await page.evaluate(
+            "([text, users]) => Mrkdwn.toHtml(text, {users, self: 'U0ANA'})",
+            [source, {"U0ANA": "Ana", "U0BEN": "<b>Ben</b>"}],
+        )
+        return drawn
+
+    # What Slack escapes stands for the character; tags typed by a customer stay text.
+    assert await html("a &lt;b&gt; &amp;lt; c") == "a &lt;b&gt; &amp;lt; c"
+    # Raw <…> is a Slack token (the bot escapes what customers type); one that is no link
+    # shows as its text, escaped.
+    assert await html('<img src=x onerror="alert(1)">') == (
+        "img src=x onerror=&quot;alert(1)&quot;"
+    )
+    # Mentions show names (escaped), yourself highlighted; links keep only http(s) and mailto.
+    assert await html("<@U0BEN> and <@U0ANA>") == (
+        '<span class="mention" data-user="U0BEN">@&lt;b&gt;Ben&lt;/b&gt;</span> and '
+        '<span class="mention self" data-user="U0ANA">@Ana</span>'
+    )
+    assert await html("<https://x.com/a?b=1&amp;c=2|View on X>") == (
+        '<a href="https://x.com/a?b=1&amp;c=2" target="_blank" rel="noopener noreferrer">'
+        "View on X</a>"
+    )
+    assert await html("<javascript:alert(1)|click>") == "click"
+    assert await html('<https://a.example/"onmouseover="x|y>') == (
+        '<a href="https://a.example/&quot;onmouseover=&quot;x" target="_blank" '
+        'rel="noopener noreferrer">y</a>'
+    )
+    # Formatting, quotes, code (nothing formatted inside it), emoji shortcodes.
+    assert await html("*bold* _it_ ~gone~ `a *b*` :tada:") == (
+        "<b>bold</b> <i>it</i> <s>gone</s> <code>a *b*</code> 🎉"
+    )
+    assert await html(">quoted\n>twice\nafter") == "<blockquote>quoted<br>twice</blockquote>after"
+    assert await html("dana_k and some_thing_else") == "dana_k and some_thing_else"
+    # A date token in the reader's time; an unknown format falls back to the text Slack sends.
+    assert await html("<!date^0^{date_num} {time}|fallback>") == (
+        '<time title="fallback">1970-01-01 00:00</time>'  # the browser runs in UTC
+    )
+    assert await html("<!date^0^{nonsense}|Thu 1 Jan 1970>") == (
+        '<time title="Thu 1 Jan 1970">Thu 1 Jan 1970</time>'
+    )
