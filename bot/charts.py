@@ -171,7 +171,7 @@ def _short(value: object) -> str:
 
 
 async def post_charts(
-    client: AsyncWebClient, *, channel: str, digest: Digest, thread_ts: str | None = None
+    client: AsyncWebClient, digest: Digest, *, channel: str, thread_ts: str | None = None
 ) -> str | None:
     """Draw the charts off the event loop and share them in `channel`; return the file id.
 

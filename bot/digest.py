@@ -406,6 +406,12 @@ def slack_poster(client: AsyncWebClient) -> DigestPoster:
 Render = Callable[[Digest], tuple[str, list[dict[str, Any]]]]
 
 
+class ChartPoster(Protocol):
+    """Shares a digest's charts in the thread of its posted message (failures are its own)."""
+
+    def __call__(self, digest: Digest, *, channel: str, thread_ts: str) -> Awaitable[object]: ...
+
+
 class DailyDigest:
     """Posts yesterday's digest at `at` (local time) once per day, whichever replica sees it."""
 
@@ -420,8 +426,10 @@ class DailyDigest:
         post: DigestPoster,
         render: Render,
         holder: str,
+        charts: ChartPoster | None = None,
     ) -> None:
         self._sessions = sessions
+        self._charts = charts
         self._clock = clock
         self._service = service
         self._at = at
@@ -475,4 +483,7 @@ class DailyDigest:
                 s, day=day, holder=self._holder, channel=self._channel, ts=ts, now=self._clock()
             )
         log.info("daily digest for %s posted to %s", day, self._channel)
+        if self._charts is not None:
+            # After the record: a failed upload is logged by the poster and never reposts the day.
+            await self._charts(digest, channel=self._channel, thread_ts=ts)
         return True

@@ -17,6 +17,7 @@ from bot.access import AccessPolicy
 from bot.digest import (
     Bucket,
     DailyDigest,
+    Digest,
     DigestService,
     Period,
     open_hours,
@@ -377,3 +378,32 @@ async def test_the_daily_digest_posts_once_across_replicas(service: DigestServic
         "C0DIGEST",
         "1700000000.000001",
     )
+
+
+async def test_the_daily_digest_shares_its_charts_in_its_thread_once(
+    service: DigestService,
+) -> None:
+    clock = FakeClock(utc(2026, 11, 25, 8, 0))  # 09:00 Berlin
+    posts = Posts()
+    shared: list[tuple[Digest, str, str]] = []
+
+    async def charts(digest: Digest, *, channel: str, thread_ts: str) -> None:
+        shared.append((digest, channel, thread_ts))
+
+    def replica(name: str) -> DailyDigest:
+        return DailyDigest(
+            sessions=service._sessions,
+            clock=clock,
+            service=service,
+            at=time(9, 0),
+            channel="C0DIGEST",
+            post=posts,
+            render=lambda d: (f"{d.period}: {d.received}", []),
+            holder=name,
+            charts=charts,
+        )
+
+    assert [await replica("a").run_once(), await replica("b").run_once()] == [True, False]
+    ((digest, channel, thread_ts),) = shared
+    assert (digest.period, digest.received) == (Period.YESTERDAY, 1)
+    assert (channel, thread_ts) == ("C0DIGEST", "1700000000.000001")
