@@ -40,6 +40,8 @@ HOME_LIST_LIMIT = 20
 STALE_CLAIM = timedelta(minutes=10)
 DAILY_CHECK = timedelta(minutes=1)
 DAILY_JOB = "daily_digest"
+# The time-to-first-response distribution's buckets, as shares of the normal target.
+RESPONSE_SHARES = (0.25, 0.5, 1.0, 2.0)
 
 
 class Period(StrEnum):
@@ -194,6 +196,13 @@ class Digest:
     agents: list[AgentFigures]
     oldest_open: list[OpenCaseRow]
     volume: list[int]
+    # Per volume bucket, (first responses owed, given in time): SLA attainment per day or hour.
+    sla_by_bucket: list[tuple[int, int]] = field(default_factory=list)
+    # The normal first-response target, and how many first responses took up to each of
+    # `response_edges` (then one more count: slower than the last edge).
+    response_target: timedelta | None = None
+    response_edges: tuple[timedelta, ...] = ()
+    response_histogram: list[int] = field(default_factory=list)
     spend: str | None = None  # this month's X spend, one mrkdwn line (None: not metered)
 
     @property
@@ -289,17 +298,25 @@ class DigestService:
         window = period_window(period, now=at or now, zone=self._policy.zone)
         # Responses to the period's cases may come up to now, so the hours run to now.
         hours = open_hours(self._policy, start=window.start, end=now)
+        target = self._policy.normal
+        edges = tuple(target * share for share in RESPONSE_SHARES)
         async with self._sessions() as s, s.begin():
             groups = await queries.period_totals(
                 s, span=window.span, now=now, edges=window.edges, open_hours=hours
             )
             percentiles = await queries.response_percentiles(s, span=window.span, percents=(50, 90))
+            histogram = await queries.response_histogram(
+                s, span=window.span, edges=[e.total_seconds() for e in edges]
+            )
             agents = await queries.agent_totals(s, span=window.span)
             oldest = await queries.oldest_open(s, limit=OLDEST_OPEN)
         by_network: dict[str, int] = {}
         by_priority: dict[str, int] = {}
         volume = [0] * (len(window.edges) - 1)
+        sla = [(0, 0)] * len(volume)
         for g in groups:
+            due, met = sla[g.bucket]
+            sla[g.bucket] = (due + g.sla_due, met + g.sla_met)
             by_network[g.network] = by_network.get(g.network, 0) + g.received
             by_priority[g.priority] = by_priority.get(g.priority, 0) + g.received
             volume[g.bucket] += g.received
@@ -325,6 +342,10 @@ class DigestService:
             agents=figures,
             oldest_open=oldest,
             volume=volume,
+            sla_by_bucket=sla,
+            response_target=target,
+            response_edges=edges,
+            response_histogram=histogram,
             spend=await self._spend() if self._spend is not None else None,
         )
 
@@ -393,6 +414,12 @@ def slack_poster(client: AsyncWebClient) -> DigestPoster:
 Render = Callable[[Digest], tuple[str, list[dict[str, Any]]]]
 
 
+class ChartPoster(Protocol):
+    """Shares a digest's charts in the thread of its posted message (failures are its own)."""
+
+    def __call__(self, digest: Digest, *, channel: str, thread_ts: str) -> Awaitable[object]: ...
+
+
 class DailyDigest:
     """Posts yesterday's digest at `at` (local time) once per day, whichever replica sees it."""
 
@@ -407,8 +434,10 @@ class DailyDigest:
         post: DigestPoster,
         render: Render,
         holder: str,
+        charts: ChartPoster | None = None,
     ) -> None:
         self._sessions = sessions
+        self._charts = charts
         self._clock = clock
         self._service = service
         self._at = at
@@ -462,4 +491,7 @@ class DailyDigest:
                 s, day=day, holder=self._holder, channel=self._channel, ts=ts, now=self._clock()
             )
         log.info("daily digest for %s posted to %s", day, self._channel)
+        if self._charts is not None:
+            # After the record: a failed upload is logged by the poster and never reposts the day.
+            await self._charts(digest, channel=self._channel, thread_ts=ts)
         return True

@@ -64,6 +64,8 @@ class ReplyOutcome:
     text: str
     url: str
     repeated: bool
+    # The reply made its author the owner of a case nobody had claimed.
+    claimed: bool = False
 
 
 class ReplyService:
@@ -167,9 +169,13 @@ class ReplyService:
             await cases.mark_reply_sent(
                 s, reply_id=reply_id, external_id=sent.external_id, url=sent.url, now=done
             )
-            await cases.record_response(
+            claimed = await cases.record_response(
                 s, case_id=case_id, user=user, resolve=resolve_after, now=done
             )
+            if claimed:
+                repo.add_event(
+                    s, case_id=case_id, actor=user, kind="claimed", at=done, detail={"by": "reply"}
+                )
             repo.add_event(
                 s,
                 case_id=case_id,
@@ -180,7 +186,7 @@ class ReplyService:
             )
             case = await self._load(s, case_id)
         log.info("case %d: reply %s sent by %s", case_id, sent.external_id, user)
-        return ReplyOutcome(case, text, sent.url, repeated=False)
+        return ReplyOutcome(case, text, sent.url, repeated=False, claimed=claimed)
 
     async def _require_replier(self, case: Case, user: str) -> None:
         if not await self._access.is_agent(user):

@@ -4,6 +4,7 @@ HTTP or Socket Mode, and shut down cleanly on SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import signal
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.access import AccessPolicy
 from bot.app import Deps, build_app, build_slack_client
 from bot.blocks.digest import digest_message
+from bot.charts import post_charts
 from bot.clock import Clock, utc_now
 from bot.compliance import ComplianceService
 from bot.cost import CostTracker, Prices, spend_text
@@ -273,6 +275,7 @@ class Runtime:
                 post=slack_poster(deps.slack),
                 render=digest_message,
                 holder=holder,
+                charts=functools.partial(post_charts, deps.slack),
             )
             # Checked every minute rather than fired once, so a restart or a replica that was
             # down at the hour still posts the day's digest (the database keeps it to one).

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Deps
 from bot.blocks.digest import (
@@ -21,6 +22,7 @@ from bot.blocks.digest import (
     queue_message,
 )
 from bot.blocks.ids import ActionId, Command
+from bot.charts import post_charts
 from bot.digest import DEFAULT_PERIOD, USER_PERIODS, Period
 from bot.errors import CarebotError
 from handlers.errors import guarded
@@ -110,15 +112,25 @@ async def on_care(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, de
 
 
 async def on_share_digest(
-    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, deps: Deps
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    deps: Deps,
 ) -> None:
-    """Post the digest the button sits under to the channel, for everyone to see."""
+    """Post the digest the button sits under to the channel, for everyone to see, with charts."""
     await ack()
     period, at = parse_share_value(action.get("value"))
     user = user_of(body)
     digest = await deps.digest.digest_for(user=user, period=period, at=at)
     text, blocks = digest_message(digest, shared_by=user)
     await respond(text=text, blocks=blocks, response_type="in_channel", replace_original=False)
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id"
+    )
+    if channel:
+        await post_charts(client, channel=str(channel), digest=digest)
 
 
 def register(app: AsyncApp) -> None:

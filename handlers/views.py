@@ -78,7 +78,8 @@ async def on_reply_submit(
 async def _show_reply(deps: Deps, outcome: ReplyOutcome, user: str) -> None:
     if outcome.repeated:
         return  # the first submission already announced it
-    await publish_change(deps.delivery, outcome.case, reply_line(user, outcome.text, outcome.url))
+    line = reply_line(user, outcome.text, outcome.url, claimed=outcome.claimed)
+    await publish_change(deps.delivery, outcome.case, line)
 
 
 async def on_resolve_submit(

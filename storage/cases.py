@@ -213,8 +213,11 @@ async def mark_reply_sent(
 
 async def record_response(
     session: AsyncSession, *, case_id: int, user: str, resolve: bool, now: datetime
-) -> None:
-    """Mark the case answered by `user` (first response kept if already set); maybe resolve it."""
+) -> bool:
+    """Mark the case answered by `user` (first response kept if already set); maybe resolve it.
+
+    Return True when the answer also made `user` the owner (a reply on an unclaimed case).
+    """
     case = await get_case(session, case_id=case_id)
     assert case is not None
     if case.first_response_at is None:
@@ -222,7 +225,8 @@ async def record_response(
         case.first_responder = user
     case.last_response_at = now
     case.next_nag_at = None
-    if case.owner is None:
+    claimed = case.owner is None
+    if claimed:
         case.owner = user
         case.claimed_at = now
     if resolve:
@@ -233,3 +237,4 @@ async def record_response(
         case.status = CaseStatus.REPLIED
     case.card_version += 1
     case.card_dirty_at = now
+    return claimed

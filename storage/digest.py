@@ -218,6 +218,29 @@ async def period_totals(
     ]
 
 
+async def response_histogram(
+    session: AsyncSession, *, span: Span, edges: Sequence[float]
+) -> list[int]:
+    """Count the span's first responses by how long they took, in `len(edges) + 1` buckets.
+
+    Bucket i holds the times up to `edges[i]` seconds (and above the edge before it); the last
+    bucket holds everything slower than the last edge.
+    """
+    seconds = _response_seconds(session)
+    index = case(*((seconds <= edge, i) for i, edge in enumerate(edges)), else_=len(edges)).label(
+        "bucket"
+    )
+    rows = await session.execute(
+        select(index, func.count().label("n"))
+        .where(_received_in(span), _responded())
+        .group_by(index)
+    )
+    counts = [0] * (len(edges) + 1)
+    for row in rows:
+        counts[int(row.bucket)] += int(row.n)
+    return counts
+
+
 async def response_percentiles(
     session: AsyncSession, *, span: Span, percents: Sequence[int]
 ) -> dict[int, float | None]:

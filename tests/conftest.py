@@ -31,6 +31,7 @@ WALLCLOCK = (
     "tests/e2e/test_health_and_startup.py",
     "tests/e2e/test_mentions_to_cards.py::test_25_mentions_make_exactly_25_cards",
     "tests/sandbox/test_sandbox_server.py",
+    "tests/browser/",
     "tests/test_gc_tuning.py",
 )
 

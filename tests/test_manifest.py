@@ -51,6 +51,9 @@ def test_scopes_are_exactly_what_the_bot_uses(manifest: dict[str, Any]) -> None:
         "groups:history",
         "channels:read",
         "groups:read",
+        # The digest's charts, shared with a digest (files_upload_v2).
+        "files:write",
+        "files:read",
     }
     assert "user" not in manifest["oauth_config"]["scopes"]
 

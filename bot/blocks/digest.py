@@ -24,7 +24,7 @@ from bot.blocks.compliance import removed_note
 from bot.blocks.ids import ActionId
 from bot.blocks.text import escape_mrkdwn, link, slack_date, truncate, user_mention
 from bot.clock import ensure_utc
-from bot.digest import AgentFigures, Bucket, CaseList, Digest
+from bot.digest import AgentFigures, Bucket, CaseList, Digest, Window
 from bot.durations import format_duration
 from storage.digest import OpenCaseRow
 from storage.models import Priority
@@ -33,6 +33,9 @@ Message = tuple[str, list[dict[str, Any]]]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 BAR_WIDTH = 20
+# This many empty buckets in a row fold into one `quiet` line.
+QUIET_RUN = 2
+DASH = "\u2013"  # an en dash, between the ends of a folded stretch
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 AGENTS_SHOWN = 15
 EXCERPT = 80
@@ -79,6 +82,93 @@ def bar_chart(labels: list[str], counts: list[int]) -> str:
         f"{label:>{wide}} {bar(count, top):<{BAR_WIDTH}} {count}"
         for label, count in zip(labels, counts, strict=True)
     ]
+    return "\n".join(lines)
+
+
+def volume_chart(window: Window, counts: list[int]) -> str:
+    """Return the volume per bucket as chart lines, quiet stretches folded into one line.
+
+    Hourly charts are grouped under a line naming each local day; a run of two or more empty
+    buckets (within a day, for hours) shows as one `quiet` line instead of a column of zeros.
+    """
+    hourly = window.bucket == Bucket.HOUR
+    local = [edge.astimezone(window.zone) for edge in window.edges]
+    top = max(counts, default=0)
+    label = "%H:00" if hourly else "%a %d %b"
+    lines: list[str] = []
+    day = None
+    i = 0
+    while i < len(counts):
+        if hourly and local[i].date() != day:
+            day = local[i].date()
+            lines.append(f"{local[i]:%a %d %b}")
+        j = i
+        while j < len(counts) and counts[j] == 0 and (not hourly or local[j].date() == day):
+            j += 1
+        indent = "  " if hourly else ""
+        if j - i >= QUIET_RUN:
+            if hourly:
+                # The last stretch runs to now, not to an hour.
+                end = f"{local[j]:%H:%M}" if j == len(counts) else f"{local[j]:%H:00}"
+                stretch = f"{local[i]:%H:00}{DASH}{end}"
+            else:
+                stretch = f"{local[i]:{label}} {DASH} {local[j - 1]:{label}}"
+            lines.append(f"{indent}{stretch} quiet")
+            i = j
+            continue
+        lines.append(f"{indent}{local[i]:{label}} {bar(counts[i], top):<{BAR_WIDTH}} {counts[i]}")
+        i += 1
+    return "\n".join(lines)
+
+
+def response_chart(digest: Digest) -> str | None:
+    """Return how long first responses took, one line per bucket against the target."""
+    counts = digest.response_histogram
+    target = digest.response_target
+    if not counts or not sum(counts) or target is None:
+        return None
+    edges = digest.response_edges
+    labels = [f"≤ {_round_duration(edge)}" for edge in edges]
+    labels.append(f"> {_round_duration(edges[-1])}")
+    wide = max(len(label) for label in labels)
+    top = max(counts)
+    lines = []
+    for edge, label, count in zip((*edges, None), labels, counts, strict=True):
+        mark = "  ← target" if edge == target else ""
+        lines.append(f"{label:<{wide}} {bar(count, top):<{BAR_WIDTH}} {count}{mark}")
+    return "\n".join(lines)
+
+
+def _round_duration(value: timedelta) -> str:
+    """Return a bucket edge as people say it: `1h`, not `1h 00m`."""
+    return format_duration(value).removesuffix(" 00m").removesuffix(" 00s")
+
+
+def sla_chart(digest: Digest) -> str | None:
+    """Return SLA attainment per day (for 7d and 30d digests), days with nothing owed folded."""
+    window = digest.window
+    if window.bucket != Bucket.DAY or not any(due for due, _ in digest.sla_by_bucket):
+        return None
+    local = [edge.astimezone(window.zone) for edge in window.edges]
+    rows = digest.sla_by_bucket
+    lines: list[str] = []
+    i = 0
+    while i < len(rows):
+        j = i
+        while j < len(rows) and rows[j][0] == 0:
+            j += 1
+        if j - i >= QUIET_RUN:
+            lines.append(f"{local[i]:%a %d %b} {DASH} {local[j - 1]:%a %d %b} nothing owed")
+            i = j
+            continue
+        due, met = rows[i]
+        shown = (
+            f"{bar(met, due):<{BAR_WIDTH}} {_percent(met, due)} ({met} of {due})"
+            if due
+            else "nothing owed"
+        )
+        lines.append(f"{local[i]:%a %d %b} {shown}")
+        i += 1
     return "\n".join(lines)
 
 
@@ -219,10 +309,25 @@ def digest_blocks(
     if digest.spend is not None:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=digest.spend)]))
     per = "hour" if digest.window.bucket == Bucket.HOUR else "day"
-    chart = bar_chart(digest.window.labels(), digest.volume)
+    chart = volume_chart(digest.window, digest.volume)
     blocks.append(
         SectionBlock(text=MarkdownTextObject(text=_fit(f"*Mentions per {per}*\n```\n{chart}\n```")))
     )
+    responses = response_chart(digest)
+    if responses is not None:
+        title = "*Time to first response* (cases answered, by how long it took)"
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=_fit(f"{title}\n```\n{responses}\n```")))
+        )
+    attainment = sla_chart(digest)
+    if attainment is not None:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=_fit(f"*SLA attainment per day*\n```\n{attainment}\n```")
+                )
+            )
+        )
     if shareable:
         blocks.append(
             ActionsBlock(

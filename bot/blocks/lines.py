@@ -48,10 +48,19 @@ def reopened_line(user: str) -> str:
     return f":arrows_counterclockwise: {user_mention(user)} reopened this."
 
 
-def reply_line(user: str, text: str, url: str | None, *, network_label: str = "X") -> str:
-    """Post the reply an agent sent, quoted, with a link to it on the network."""
+def reply_line(
+    user: str, text: str, url: str | None, *, network_label: str = "X", claimed: bool = False
+) -> str:
+    """Post the reply an agent sent, quoted, with a link to it on the network.
+
+    `claimed`: the reply also made `user` the owner, which the thread says like any claim.
+    """
     where = f"\n{link(url, f'View on {network_label}')}" if url else ""
-    return f":outbox_tray: {user_mention(user)} replied on {network_label}:\n{_quoted(text)}{where}"
+    claim = f"{claimed_line(user)}\n" if claimed else ""
+    return (
+        f"{claim}:outbox_tray: {user_mention(user)} replied on {network_label}:\n"
+        f"{_quoted(text)}{where}"
+    )
 
 
 def follow_up_line(handle: str, text: str, url: str | None, *, network_label: str = "X") -> str:

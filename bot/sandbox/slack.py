@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.sandbox import blockkit
+from bot.sandbox.slack_files import FakeFiles
 
 JSON = dict[str, Any]
 ApiHandler = Callable[[JSON], JSON]
@@ -89,6 +90,8 @@ class StoredMessage:
     replies: list[str] = field(default_factory=list)
     reply_users: list[str] = field(default_factory=list)
     reactions: dict[str, list[str]] = field(default_factory=dict)
+    # Files shared with the message (files.completeUploadExternal), as Slack's file objects.
+    files: list[JSON] = field(default_factory=list)
 
     @property
     def is_reply(self) -> bool:
@@ -109,6 +112,9 @@ class StoredMessage:
             out["metadata"] = self.metadata
         if self.edited is not None:
             out["edited"] = self.edited
+        if self.files:
+            out["files"] = self.files
+            out["upload"] = True
         if self.reply_broadcast:
             out["subtype"] = "thread_broadcast"
         if self.is_reply:
@@ -324,6 +330,8 @@ class FakeSlack:
             "usergroups.users.list": self._usergroups_users_list,
             "reactions.add": self._reactions_add,
         }
+        self.uploads = FakeFiles(self)
+        self._methods.update(self.uploads.methods())
         self.add_user(bot_user_id, name="carebot", real_name="Carebot", is_bot=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -333,6 +341,7 @@ class FakeSlack:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{response_id}", self._handle_response_url)
+        self.uploads.routes(app)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -488,6 +497,15 @@ class FakeSlack:
             channel=channel, message_ts=message_ts, user_id=user_id
         )
         return f"{self.base_url}/response/{response_id}"
+
+    def close_view(self, view_id: str) -> None:
+        """Close a modal as its user's close button does: the whole stack it belongs to goes."""
+        view = self.views[view_id]
+        stack = self._view_stacks.get(view.user_id or "", [])
+        for stacked in [*stack, view_id]:
+            self.views[stacked].closed = True
+        if view_id in stack:
+            stack.clear()
 
     def view_submitted(self, view_id: str, response: Any) -> None:
         """Apply a bot's answer to a view_submission to the stored modal, as Slack would."""

@@ -190,6 +190,11 @@ def test_reply_and_follow_up_lines_quote_escaped_text_with_a_link() -> None:
         ":outbox_tray: <@U0AGENT1> replied on X:\n>Hi &lt;@U9&gt;\n>second\n"
         "<https://x.com/brand/status/2|View on X>"
     )
+    # A reply on a case nobody owned made its author the owner; the thread says so first.
+    claiming = reply_line("U0AGENT1", "On it", None, claimed=True)
+    assert claiming == (
+        ":raising_hand: <@U0AGENT1> claimed this.\n:outbox_tray: <@U0AGENT1> replied on X:\n>On it"
+    )
     follow = follow_up_line("eve<!here>", "<!channel> still broken", None)
     assert "<!here>" not in follow
     assert "<!channel>" not in follow

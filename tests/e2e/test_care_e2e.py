@@ -104,8 +104,21 @@ async def test_a_lead_sees_the_digest_and_shares_it(world: World) -> None:
         LEAD, channel=TYPED_IN, ts=answer.message_ts, action_id=ActionId.SHARE_DIGEST, seen=share
     )
     assert response.status == 200
-    await world.stack.slack.wait_for(lambda: bool(world.stack.slack.channel_messages(TYPED_IN)))
-    (posted,) = world.stack.slack.channel_messages(TYPED_IN)
+    slack = world.stack.slack
+    # The digest, and after it the charts as a PNG uploaded with Slack's upload flow.
+    await slack.wait_for(lambda: len(slack.channel_messages(TYPED_IN)) == 2)
+    (posted,) = [m for m in slack.channel_messages(TYPED_IN) if not m.files]
+    (charts,) = [m for m in slack.channel_messages(TYPED_IN) if m.files]
+    (file,) = charts.files
+    assert file["mimetype"] == "image/png"
+    assert file["title"] == "Care digest charts: Today"
+    png = slack.uploads.files[file["id"]].data
+    assert png is not None
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert [c.method for c in slack.calls if c.method.startswith("files.")] == [
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ]
     public = str(posted.blocks)
     assert "*Received*\\n2" in public
     assert "*Replied*\\n1" in public

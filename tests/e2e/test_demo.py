@@ -13,11 +13,12 @@ import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 import bot
-from bot.demo import ANA, BEN, LEAD, SCRIPT, STOPPED, Demo, Reply
+from bot.demo import ANA, BEN, CHLOE, LEAD, SCRIPT, STOPPED, Demo, Release, Reopen, Reply
 from bot.sandbox.stack import BOT_TOKEN
 
 REPO = Path(bot.__file__).resolve().parent.parent
@@ -66,7 +67,21 @@ def assert_transcript_tells_the_story(transcript: str) -> None:
         customer = post.customer
         assert f"X · {customer.name} @{customer.handle} · " in transcript, customer.handle
         assert f"│ {post.text}\n" in transcript, customer.handle
-    assert transcript.count("│ [Claim] [Reply] [Resolve]") == len(new_cards())
+    # Each new card offers Claim; so does a card whose case was released or reopened.
+    back_in_queue = sum(isinstance(s, Release | Reopen) for post in SCRIPT for s in post.steps)
+    assert back_in_queue == 2
+    assert transcript.count("│ [Claim] [Reply] [Resolve]") == len(new_cards()) + back_in_queue
+    assert "↩️ @Ben released this; it is unclaimed." in transcript
+    assert "🔄 @Ana reopened this." in transcript
+    assert "⚠️ Your reply is 322 characters; the limit is 280." in transcript
+    assert "the modal stays open, the text still in the box" in transcript
+    for typed in ("/care queue", "/care mine"):
+        assert f"types {typed}." in transcript
+    assert "Chloe's App Home shows:" in transcript
+    assert "│ Your open cases (1)" in transcript
+    shared = transcript.split(f"{LEAD.name} presses Share to channel under it.", 1)[1]
+    assert "answer, posted for everyone:" in shared
+    assert f"│ Shared by @{LEAD.name}" in shared
     assert "🚨 URGENT · X · Tech Daily @techdaily · 48.2k followers" in transcript
     assert f"🙋 @{ANA.name} claimed this." in transcript
     assert f"(only {BEN.name} sees this) @{ANA.name} already owns this case." in transcript
@@ -90,6 +105,62 @@ def assert_transcript_tells_the_story(transcript: str) -> None:
     # Only the unanswered case must breach; on a very slow machine a handled one might too.
     assert re.search(r"\(\d+ of \d+ in time\) · \d+ breach", digest), digest
     assert f"│ @{ANA.name}: claimed " in digest
+
+
+def digest_fields(payload: Mapping[str, Any]) -> dict[str, str]:
+    """Return the digest's `*Label*\nvalue` fields and sections by label, as the lead saw them."""
+    found: dict[str, str] = {}
+    for block in payload["blocks"]:
+        for text in [block.get("text"), *(block.get("fields") or [])]:
+            if isinstance(text, dict) and text["text"].startswith("*"):
+                label, _, value = text["text"].partition("\n")
+                found[label.strip("*")] = value
+    return found
+
+
+def assert_summary_is_the_digest(transcript: str, demo: Demo) -> None:
+    """Check the closing summary says exactly what the lead's /care digest said."""
+    assert demo.digest_shown is not None
+    shown = digest_fields(demo.digest_shown)
+    summary = transcript.split("\nDemo finished in ", 1)[1]
+    figures = re.search(
+        r"(\d+) cases? received \(from (\d+) customer posts?.*?\), (\d+) replied, (\d+) "
+        r"resolved without a reply, (\d+) still open, (\d+) breach(?:es)?\. (.*?)\. "
+        r"(\d+) repl(?:y|ies) sent to X",
+        summary,
+    )
+    assert figures, summary
+    received, posts, replied, resolved, still_open, breaches, agents, sent = figures.groups()
+    assert shown["Received"].split("\n")[0] == received
+    assert shown["Replied"] == replied
+    assert shown["Resolved without reply"] == resolved
+    assert shown["Still open"] == still_open
+    assert shown["SLA attainment"].endswith(
+        f"\n{breaches} breach" + ("" if breaches == "1" else "es")
+    )
+    # The script's own count agrees: one case per new mention, the follow-up joins its case.
+    assert int(received) == len(new_cards())
+    assert int(posts) == len(SCRIPT)
+    assert int(sent) == sum(isinstance(step, Reply) for post in SCRIPT for step in post.steps)
+    # Per agent, in the digest's words: "<@U0ANA>: claimed 3 · replied 3 · median 1s".
+    per_agent = dict((f"<@{a.user_id}>", a.name) for a in (ANA, BEN, CHLOE))
+    digest_agents = [
+        re.match(r"(<@U\w+>): claimed (\d+) · replied (\d+)", line)
+        for line in shown["By agent"].split("\n")
+    ]
+    said = [
+        f"{per_agent[m.group(1)]} claimed {m.group(2)} and replied {m.group(3)}"
+        for m in digest_agents
+        if m
+    ]
+    assert agents == ", ".join(said)
+    # Each claim the digest counts shows in the transcript as a thread line.
+    for match in digest_agents:
+        assert match is not None
+        name = per_agent[match.group(1)]
+        claims = transcript.count(f"🙋 @{name} claimed this.")
+        releases = transcript.count(f"↩️ @{name} released this")
+        assert claims - releases == int(match.group(2)), name
 
 
 async def test_the_demo_plays_the_script_through_the_real_bot() -> None:
@@ -144,6 +215,8 @@ async def test_the_demo_plays_the_script_through_the_real_bot() -> None:
     collision = slack.ephemerals(BEN.user_id)
     owned = f"<@{ANA.user_id}> already owns this case. Ask them, or a lead, to release it."
     assert [e.text for e in collision] == [owned]
+
+    assert_summary_is_the_digest(transcript, demo)
 
     # Nothing is left running: the servers are gone, the database with them, no task or thread.
     for name in ("sandbox Slack", "sandbox X", "bot"):
@@ -238,6 +311,18 @@ async def test_keep_leaves_everything_up_until_ctrl_c(tmp_path: Path) -> None:
             async with http.get(health) as response:
                 assert response.status == 200
         assert exists(database(printed))
+        # The page that shows the channel and lets a person act in it.
+        watch = next(line for line in seen if line.startswith("Watch it: "))
+        page = watch.split()[2]
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", page), watch
+        async with aiohttp.ClientSession() as http:
+            async with http.get(page) as response:
+                assert response.status == 200
+                assert "<title>Carebot sandbox</title>" in await response.text()
+            async with http.get(f"{page}api/state?user={LEAD.user_id}") as response:
+                state = await response.json()
+        assert state["user"] == LEAD.user_id
+        assert sum(1 for m in state["messages"] if m["blocks"]) >= len(new_cards())
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         out, err = await asyncio.wait_for(proc.communicate(), STOP_BOUND)
@@ -254,3 +339,4 @@ async def test_keep_leaves_everything_up_until_ctrl_c(tmp_path: Path) -> None:
     assert await nothing_answers(printed["CAREBOT_SLACK_API_URL"] + "auth.test")
     assert await nothing_answers(printed["CAREBOT_X_API_URL"] + "/2/users/me")
     assert await nothing_answers(health)
+    assert await nothing_answers(page)

@@ -17,6 +17,7 @@ from bot.access import AccessPolicy
 from bot.digest import (
     Bucket,
     DailyDigest,
+    Digest,
     DigestService,
     Period,
     open_hours,
@@ -218,6 +219,26 @@ async def test_last_7_days(service: DigestService) -> None:
     assert d.volume == [0, 1, 0, 0, 0, 1, 6]
 
 
+async def test_the_charts_figures_response_times_and_sla_per_day(service: DigestService) -> None:
+    d = await service.digest_for(user="U0LEAD", period=Period.WEEK)
+    # Against the 1h target: a quarter, a half, the target, twice it, and slower.
+    assert d.response_target == timedelta(hours=1)
+    assert d.response_edges == (
+        timedelta(minutes=15),
+        timedelta(minutes=30),
+        timedelta(hours=1),
+        timedelta(hours=2),
+    )
+    # Responses 600, 1200, 32340, 32400, 176400 seconds.
+    assert d.response_histogram == [1, 1, 0, 0, 3]
+    assert len(d.sla_by_bucket) == len(d.volume)
+    assert sum(due for due, _ in d.sla_by_bucket) == d.sla_due
+    assert sum(met for _, met in d.sla_by_bucket) == d.sla_met
+    assert all(met <= due for due, met in d.sla_by_bucket)
+    # Owed only on days that received cases.
+    assert [due > 0 for due, _ in d.sla_by_bucket] == [n > 0 for n in d.volume]
+
+
 async def test_last_30_days_and_the_oldest_open(service: DigestService) -> None:
     d = await service.digest_for(user="U0LEAD", period=Period.MONTH)
     assert d.window.start == utc(2026, 10, 26, 23, 0)
@@ -249,6 +270,8 @@ async def test_an_empty_period_has_no_percentiles(sessions: SessionFactory) -> N
     )
     assert d.agents == []
     assert d.volume == [0] * len(d.volume)
+    assert d.response_histogram == [0, 0, 0, 0, 0]
+    assert d.sla_by_bucket == [(0, 0)] * len(d.volume)
 
 
 async def test_only_leads_get_digests(service: DigestService) -> None:
@@ -355,3 +378,32 @@ async def test_the_daily_digest_posts_once_across_replicas(service: DigestServic
         "C0DIGEST",
         "1700000000.000001",
     )
+
+
+async def test_the_daily_digest_shares_its_charts_in_its_thread_once(
+    service: DigestService,
+) -> None:
+    clock = FakeClock(utc(2026, 11, 25, 8, 0))  # 09:00 Berlin
+    posts = Posts()
+    shared: list[tuple[Digest, str, str]] = []
+
+    async def charts(digest: Digest, *, channel: str, thread_ts: str) -> None:
+        shared.append((digest, channel, thread_ts))
+
+    def replica(name: str) -> DailyDigest:
+        return DailyDigest(
+            sessions=service._sessions,
+            clock=clock,
+            service=service,
+            at=time(9, 0),
+            channel="C0DIGEST",
+            post=posts,
+            render=lambda d: (f"{d.period}: {d.received}", []),
+            holder=name,
+            charts=charts,
+        )
+
+    assert [await replica("a").run_once(), await replica("b").run_once()] == [True, False]
+    ((digest, channel, thread_ts),) = shared
+    assert (digest.period, digest.received) == (Period.YESTERDAY, 1)
+    assert (channel, thread_ts) == ("C0DIGEST", "1700000000.000001")
