@@ -30,7 +30,7 @@ from bot.nags import SlaChecker
 from bot.ownership import OwnershipService
 from bot.pacing import ChannelPacer
 from bot.poller import Poller
-from bot.replies import ReplyService
+from bot.replies import ReplyService, ReplySettler
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import ResponsePolicy, start_deadline
@@ -52,6 +52,10 @@ LISTENER_DRAIN_SECONDS = 15.0
 # caps it at net.core.somaxconn (4096 on current Linux).
 LISTEN_BACKLOG = 1024
 SLA_JOB = "sla"
+REPLIES_JOB = "replies"
+# Replies in doubt are looked for this often; with X's 20 s visibility delay and the 20 s a
+# pending send is given, every reply left by a crash is settled within a minute of start-up.
+REPLIES_TICK = timedelta(seconds=5)
 
 
 def response_policy(settings: Settings) -> ResponsePolicy:
@@ -115,6 +119,7 @@ class Runtime:
         self.engine: AsyncEngine | None = None
         self.delivery: DeliveryService | None = None
         self.poller: Poller | None = None
+        self.settler: ReplySettler | None = None
         self.pacing_per_second = pacing_per_second
         self.holder = process_id()
         self.policy: ResponsePolicy | None = None
@@ -171,7 +176,13 @@ class Runtime:
             ownership=OwnershipService(
                 sessions=sessions, clock=self.clock, access=access, reschedule=self._reschedule
             ),
-            replies=ReplyService(sessions=sessions, clock=self.clock, access=access, source=source),
+            replies=ReplyService(
+                sessions=sessions,
+                clock=self.clock,
+                access=access,
+                source=source,
+                on_change=lambda: self.scheduler.wake(REPLIES_JOB),
+            ),
             digest=DigestService(
                 sessions=sessions, clock=self.clock, access=access, policy=self.policy
             ),
@@ -198,6 +209,15 @@ class Runtime:
             leads=settings.leads,
         )
         self.scheduler.every(SLA_JOB, settings.sla_check_interval, sla.run_once)
+        self.settler = ReplySettler(
+            sessions=deps.sessions,
+            clock=self.clock,
+            source=deps.source,
+            delivery=self.delivery,
+            slack=deps.slack,
+            holder=holder,
+        )
+        self.scheduler.every(REPLIES_JOB, REPLIES_TICK, self.settler.run_once)
         if settings.digest_at is not None:
             daily = DailyDigest(
                 sessions=deps.sessions,
@@ -241,6 +261,8 @@ class Runtime:
             await self.delivery.release()
         if self.poller is not None:
             await self.poller.release()
+        if self.settler is not None:
+            await self.settler.release()
         if self.deps is not None and self.deps.source is not None:
             await self.deps.source.close()
         if self._http is not None:

@@ -47,6 +47,7 @@ _JSON_FIELDS = {
 }
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 
 
 @dataclass
@@ -513,7 +514,20 @@ class FakeSlack:
             if view_id in stack:
                 stack.remove(view_id)
 
+    def close_view(self, view_id: str) -> None:
+        """Close a modal as its user would (the X button or Cancel); later updates fail."""
+        view = self.views[view_id]
+        view.closed = True
+        stack = self._view_stacks.get(view.user_id or "", [])
+        if view_id in stack:
+            stack.remove(view_id)
+
     # -- inspection --------------------------------------------------------------------------
+
+    def direct_messages(self, user_id: str) -> list[StoredMessage]:
+        """Return what the app posted in its direct message with `user_id`, oldest first."""
+        channel = _dm_channel(user_id)
+        return self.channel_messages(channel) if channel in self.channels else []
 
     def calls_to(self, method: str) -> list[SlackCall]:
         """Return the recorded calls to one method, oldest first."""
@@ -748,6 +762,11 @@ class FakeSlack:
             return self.channels[by_name]
         if _CHANNEL_ID.match(value):
             return self.add_channel(value)
+        if _USER_ID.match(value):
+            # Slack: a user ID as `channel` posts in the app's direct message with that user.
+            return self.channels.get(_dm_channel(value)) or self.add_channel(
+                _dm_channel(value), name=f"dm-{value.lower()}", members=[value]
+            )
         raise SlackApiFailure("channel_not_found")
 
     def _find_message(self, channel: str, ts: Any) -> StoredMessage:
@@ -1031,8 +1050,8 @@ class FakeSlack:
         if not args.get("view_id") and not args.get("external_id"):
             raise SlackApiFailure("invalid_arguments")
         stored = self.views.get(str(view_id))
-        if stored is None:
-            raise SlackApiFailure("not_found")
+        if stored is None or stored.closed:
+            raise SlackApiFailure("not_found")  # Slack forgets a view once the user closes it
         view = self._check_view("views.update", args.get("view"))
         if args.get("hash") and args["hash"] != stored.hash:
             raise SlackApiFailure("hash_conflict")
@@ -1171,6 +1190,10 @@ class FakeSlack:
         if users is None:
             raise SlackApiFailure("no_such_subteam")
         return {"users": list(users)}
+
+
+def _dm_channel(user_id: str) -> str:
+    return f"D{user_id[1:]}"
 
 
 def _metadata(value: Any) -> JSON | None:

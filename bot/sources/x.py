@@ -8,10 +8,12 @@ inside `_call`, which hands back plain JSON dicts (`return_type=dict`).
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import unicodedata
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import aiohttp
@@ -33,7 +35,7 @@ from bot.errors import (
     SourceError,
 )
 from bot.sources.base import Author, FetchResult, Mention, SentReply, SourceLimits
-from bot.sources.x_text import X_REPLY_LIMIT, x_weighted_length
+from bot.sources.x_text import X_REPLY_LIMIT, url_spans, x_weighted_length
 
 __all__ = ["XSource", "x_api_rewrite"]
 
@@ -47,7 +49,12 @@ _TWEET_FIELDS: Final = [
 ]
 _USER_FIELDS: Final = ["username", "name", "verified", "public_metrics"]
 _EXPANSIONS: Final = ["author_id", "referenced_tweets.id"]
-_UNREACHABLE: Final = "Can't reach X right now; Carebot will try again shortly."
+_UNREACHABLE: Final = "Can't reach X right now."
+# X's timelines are eventually consistent: a reply it accepted shows in the brand's own timeline
+# within seconds. Past this, "not in the timeline" is trusted to mean "not posted".
+X_REPLY_VISIBLE_AFTER: Final = 20.0
+# How many pages (of 100) of the brand's own recent posts a reply is looked for in.
+_OWN_POST_PAGES: Final = 5
 
 
 def x_api_rewrite(api_url: str) -> ClientMiddlewareType:
@@ -82,7 +89,12 @@ class XSource:
     """Read the brand's X mentions and reply to them through X API v2."""
 
     network = "x"
-    limits = SourceLimits(reply_max=X_REPLY_LIMIT, measure=x_weighted_length, min_poll_seconds=15)
+    limits = SourceLimits(
+        reply_max=X_REPLY_LIMIT,
+        measure=x_weighted_length,
+        min_poll_seconds=15,
+        reply_visible_after=X_REPLY_VISIBLE_AFTER,
+    )
 
     def __init__(
         self,
@@ -192,6 +204,61 @@ class XSource:
         reply_id = str(data["id"])
         return SentReply(external_id=reply_id, url=f"https://x.com/i/web/status/{reply_id}")
 
+    async def find_reply(
+        self, *, to_external_id: str, text: str, not_before: datetime
+    ) -> SentReply | None:
+        """Return the brand's reply to `to_external_id` with `text` posted since `not_before`.
+
+        Read from the brand's own timeline (`GET /2/users/:id/tweets`), newest first, matching
+        the post it replies to (`referenced_tweets` of type replied_to) and the text as X shows
+        it: links become t.co links and `&`, `<`, `>` come back as HTML entities.
+        """
+        self._require_user_context("X_ACCESS_TOKEN", "checking the brand's replies on X")
+        brand_id = await self._brand_id()
+        # A minute of slack for clocks that disagree; the text and the parent decide the match.
+        since = ensure_utc(not_before) - timedelta(minutes=1)
+        token: str | None = None
+        for _page in range(_OWN_POST_PAGES):
+            payload = await self._call(self._own_posts(brand_id, since, token), replying=False)
+            for tweet in payload.get("data") or []:
+                replied_to = {
+                    str(r.get("id"))
+                    for r in tweet.get("referenced_tweets", [])
+                    if r.get("type") == "replied_to"
+                }
+                if to_external_id in replied_to and same_post_text(
+                    str(tweet.get("text", "")), text
+                ):
+                    reply_id = str(tweet["id"])
+                    return SentReply(
+                        external_id=reply_id, url=f"https://x.com/i/web/status/{reply_id}"
+                    )
+            if "data" not in payload and "errors" in payload:
+                raise SourceError(
+                    f"X could not list the brand's own posts: {_first_error(payload)}"
+                )
+            token = payload.get("meta", {}).get("next_token")
+            if not token:
+                return None
+        return None
+
+    @staticmethod
+    def _own_posts(
+        brand_id: str, since: datetime, token: str | None
+    ) -> Callable[[Any], Awaitable[Any]]:
+        def request(client: Any) -> Awaitable[Any]:
+            return client.get_users_tweets(  # type: ignore[no-any-return]
+                brand_id,
+                start_time=since,
+                max_results=100,
+                exclude=["retweets"],
+                tweet_fields=_TWEET_FIELDS,
+                pagination_token=token,
+                user_auth=True,
+            )
+
+        return request
+
     async def _brand_id(self) -> str:
         if self._user_id is None:
             if not self._has_user_context:
@@ -242,6 +309,9 @@ class XSource:
             payload = await request(self._client)
         except tweepy.errors.HTTPException as exc:
             raise self._translate(exc, replying=replying) from exc
+        except aiohttp.ClientConnectorError as exc:
+            # The connection was never made, so X cannot have acted on the request.
+            raise NetworkUnavailable(_UNREACHABLE, may_have_posted=False) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise NetworkUnavailable(_UNREACHABLE) from exc
         except json.JSONDecodeError as exc:
@@ -267,9 +337,7 @@ class XSource:
                 "check the X API keys and tokens."
             )
         if isinstance(exc, tweepy.errors.TwitterServerError):
-            return NetworkUnavailable(
-                f"X is having trouble (error {status}); Carebot will try again shortly."
-            )
+            return NetworkUnavailable(f"X is having trouble (error {status}).")
         if replying and isinstance(exc, tweepy.errors.HTTPException) and 400 <= status < 500:
             return ReplyRejected(f"X refused the reply: {reason}")
         if isinstance(exc, tweepy.errors.Forbidden):
@@ -286,6 +354,24 @@ class XSource:
         if minutes < 90:
             return f"in {minutes} min"
         return f"after {reset_at:%H:%M} UTC"
+
+
+def same_post_text(shown: str, sent: str) -> bool:
+    """Whether `shown` (a post's text as X returns it) is the text `sent` was posted with."""
+    return _comparable(html.unescape(shown)) == _comparable(sent)
+
+
+def _comparable(text: str) -> str:
+    # X replaces every link with a t.co link of its own; compare everything around the links.
+    text = unicodedata.normalize("NFC", text)
+    parts: list[str] = []
+    position = 0
+    for start, end in url_spans(text):
+        parts.append(text[position:start])
+        parts.append("\u0000")
+        position = end
+    parts.append(text[position:])
+    return " ".join("".join(parts).split())
 
 
 def _api_message(exc: Any) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["X_REPLY_LIMIT", "X_URL_WEIGHT", "x_weighted_length"]
+__all__ = ["X_REPLY_LIMIT", "X_URL_WEIGHT", "url_spans", "x_weighted_length"]
 
 X_REPLY_LIMIT = 280
 X_URL_WEIGHT = 23
@@ -188,13 +188,14 @@ def x_weighted_length(text: str) -> int:
     normalized = unicodedata.normalize("NFC", text)
     total = 0
     position = 0
-    for start, end in _url_spans(normalized):
+    for start, end in url_spans(normalized):
         total += _plain_weight(normalized[position:start]) + X_URL_WEIGHT
         position = end
     return total + _plain_weight(normalized[position:])
 
 
-def _url_spans(text: str) -> list[tuple[int, int]]:
+def url_spans(text: str) -> list[tuple[int, int]]:
+    """Return the (start, end) of every link in NFC `text`, as twitter-text finds them."""
     spans: list[tuple[int, int]] = []
     for match in _URL.finditer(text):
         host = match["host"]
