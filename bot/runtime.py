@@ -30,7 +30,7 @@ from bot.nags import SlaChecker
 from bot.ownership import OwnershipService
 from bot.pacing import ChannelPacer
 from bot.poller import Poller
-from bot.replies import ReplyService, ReplySettler
+from bot.replies import PENDING_GRACE, ReplyService, ReplySettler
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import ResponsePolicy, start_deadline
@@ -110,8 +110,14 @@ class Runtime:
         source_factory: Callable[[Settings], Source | None] = build_source,
         pacing_per_second: float | None = 1.0,
         auth_retry: timedelta = AUTH_RETRY,
+        reply_pending_grace: timedelta = PENDING_GRACE,
+        reply_visible_after: timedelta | None = None,
     ) -> None:
         self.settings = settings
+        # When a pending send counts as abandoned, and (None: the source's own figure) when a
+        # reply not found on the network counts as not posted; tests shorten them.
+        self.reply_pending_grace = reply_pending_grace
+        self.reply_visible_after = reply_visible_after
         self.clock = clock
         # How often a source that rejected our credentials is tried again (tests shorten it).
         self.auth_retry = auth_retry
@@ -216,6 +222,8 @@ class Runtime:
             delivery=self.delivery,
             slack=deps.slack,
             holder=holder,
+            pending_grace=self.reply_pending_grace,
+            visible_after=self.reply_visible_after,
         )
         self.scheduler.every(REPLIES_JOB, REPLIES_TICK, self.settler.run_once)
         if settings.digest_at is not None:
