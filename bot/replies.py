@@ -35,6 +35,7 @@ from bot.blocks.lines import (
 from bot.blocks.modals import reply_modal, sent_view
 from bot.clock import Clock, ensure_utc
 from bot.delivery import (
+    LEASE_TTL,
     SLACK_CALL_ERRORS,
     DeliveryService,
     SlackRateLimited,
@@ -61,8 +62,6 @@ log = logging.getLogger(__name__)
 # that process died or lost the answer, and the settler takes the reply over.
 PENDING_GRACE = timedelta(seconds=20)
 SETTLE_BATCH = 50
-SETTLE_LEASE = "replies:settle"
-SETTLE_LEASE_TTL = timedelta(seconds=30)
 
 
 class ReplyNotSent(CarebotError):
@@ -287,7 +286,9 @@ async def _record_sent(
 class ReplySettler:
     """The replica-safe job that settles replies in doubt and says how every reply ended.
 
-    One process at a time runs it (a DB lease). Each run: take over pending replies whose send
+    It posts in the card channel's threads, so one process at a time runs it: the one holding
+    that channel's delivery lease (bot/delivery.py); every change it makes is conditional too, so
+    two runs could not settle a reply twice. Each run: take over pending replies whose send
     is past its time (their process died), look for each reply in doubt on its network, record
     what is found, then post owed thread lines and direct messages.
     """
@@ -317,17 +318,16 @@ class ReplySettler:
         """Settle what can be settled and deliver what is owed."""
         async with self._sessions() as s, s.begin():
             held = await repo.acquire_lease(
-                s, name=SETTLE_LEASE, holder=self._holder, now=self._clock(), ttl=SETTLE_LEASE_TTL
+                s, name=self._lease, holder=self._holder, now=self._clock(), ttl=LEASE_TTL
             )
         if not held:
             return
         await self.settle()
         await self.announce()
 
-    async def release(self) -> None:
-        """Give up the lease (on shutdown), so another replica takes over at once."""
-        async with self._sessions() as s, s.begin():
-            await repo.release_lease(s, name=SETTLE_LEASE, holder=self._holder)
+    @property
+    def _lease(self) -> str:
+        return f"delivery:{self._delivery.channel}"
 
     async def settle(self) -> None:
         """Look for every reply in doubt on the network and record what is found."""

@@ -269,8 +269,6 @@ class Runtime:
             await self.delivery.release()
         if self.poller is not None:
             await self.poller.release()
-        if self.settler is not None:
-            await self.settler.release()
         if self.deps is not None and self.deps.source is not None:
             await self.deps.source.close()
         if self._http is not None:
