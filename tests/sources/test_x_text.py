@@ -154,3 +154,9 @@ def test_a_space_separates_counts(head: str, tail: str) -> None:
 @given(st.text(alphabet=string.ascii_lowercase + string.digits + "/-_", max_size=400))
 def test_any_link_counts_23(path: str) -> None:
     assert x_weighted_length(f"https://example.com/{path}") == 23
+
+
+def test_long_chains_of_dotted_words_are_not_links() -> None:
+    # No label is a known TLD, so none of it links (and it is skipped without backtracking).
+    assert x_weighted_length("a." * 1500) == 3000
+    assert x_weighted_length("a." * 100 + "com") == 23
