@@ -433,13 +433,15 @@ class ReplySettler:
             try:
                 if reply.thread_due:
                     await self._thread_line(reply, cards.get(reply.case_id))
+            except _NotYet as exc:
+                log.info("reply %d: thread line not posted yet (%s)", reply.id, exc)
+            try:
                 if reply.notice is not None:
                     await self._direct_message(reply.author, reply.notice)
                     async with self._sessions() as s, s.begin():
                         await cases.clear_reply_notice(s, reply_id=reply.id, notice=reply.notice)
             except _NotYet as exc:
-                log.info("reply %d: outcome not announced yet (%s)", reply.id, exc)
-                continue
+                log.info("reply %d: agent not told yet (%s)", reply.id, exc)
 
     async def _thread_line(self, reply: Reply, case: Case | None) -> None:
         if case is None:

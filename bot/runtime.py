@@ -187,13 +187,18 @@ class Runtime:
                 clock=self.clock,
                 access=access,
                 source=source,
-                on_change=lambda: self.scheduler.wake(REPLIES_JOB),
+                on_change=self._reply_changed,
             ),
             digest=DigestService(
                 sessions=sessions, clock=self.clock, access=access, policy=self.policy
             ),
             in_flight=self.in_flight,
         )
+
+    def _reply_changed(self) -> None:
+        # The settler says it in the thread and by DM; delivery redraws the card.
+        self.scheduler.wake(REPLIES_JOB)
+        self.scheduler.wake(DELIVERY_JOB)
 
     def _reschedule(self, case: Case, now: datetime) -> tuple[datetime, datetime | None]:
         assert self.policy is not None
