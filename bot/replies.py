@@ -74,14 +74,18 @@ class ReplyNotSent(CarebotError):
 
 
 class ReplyUnconfirmed(CarebotError):
-    """The network's answer was lost: the reply may be posted. It is looked for, not resent."""
+    """The network's answer was lost: the reply may be posted. It is looked for, not resent.
+
+    The message fits under the modal's input (Slack shows about 150 characters there) and says
+    not to send again; `reason` is what went wrong, for the longer views and the logs.
+    """
 
     def __init__(self, network: str, reason: str) -> None:
         super().__init__(
-            f"{network} did not confirm your reply ({reason.rstrip('.')}). It may have been "
-            f"posted, so do not send it again: Carebot is checking {network} and will tell you "
-            "here, in the card's thread and by direct message within a minute."
+            f"{network} did not confirm it, so it may be posted: don't send it again. Carebot "
+            "is checking and will update this window and the thread, and DM you."
         )
+        self.network = network
         self.reason = reason
 
 

@@ -63,9 +63,8 @@ async def on_reply_submit(
     if result is None:
         await ack(response_action="update", view=sending_view(case, text))
         await _show_late(client, deps, case, submission, view["id"], user, await attempt.finish())
-    elif isinstance(result, ReplyUnconfirmed):
-        await ack(response_action="update", view=checking_view(case, text, result.user_message))
     elif isinstance(result, CarebotError):
+        # Unconfirmed ones too: pressing Send again is refused until the reply is settled.
         await ack(**input_errors(BlockId.REPLY_TEXT, result.user_message))
     else:
         await ack(response_action="update", view=sent_view(result.case, result.url))
@@ -85,7 +84,7 @@ async def _show_late(
     if isinstance(result, ReplyOutcome):
         shown = sent_view(result.case, result.url)
     elif isinstance(result, ReplyUnconfirmed):
-        shown = checking_view(case, submission.text, result.user_message)
+        shown = checking_view(case, submission.text, _unconfirmed_text(result))
     else:
         shown = reply_modal(
             case,
@@ -112,6 +111,14 @@ async def _show_late(
             case.author_handle, result.user_message, submission.text, resend_safe=False
         )
         await _dm(client, user, notice)
+
+
+def _unconfirmed_text(error: ReplyUnconfirmed) -> str:
+    return (
+        f"{error.network} did not confirm your reply ({error.reason.rstrip('.')}). It may have "
+        f"been posted, so do not send it again: Carebot is checking {error.network} and will "
+        "tell you here, in the card's thread and by direct message within a minute."
+    )
 
 
 async def _dm(client: AsyncWebClient, user: str, text: str) -> None:

@@ -145,9 +145,11 @@ async def world(tmp_path: Path, client_timeout: float) -> AsyncIterator[World]:
 
 
 def is_checking(response: SimResponse) -> bool:
-    return response.body["response_action"] == "update" and "did not confirm" in str(
-        response.body["view"]
-    )
+    """The modal stays open with the text, and says it may be posted and is being checked."""
+    if response.body["response_action"] != "errors":
+        return False
+    error = str(response.body["errors"][BlockId.REPLY_TEXT])
+    return "did not confirm" in error and "don't send it again" in error
 
 
 async def test_stored_then_503_is_found_and_shown_as_sent(world: World) -> None:
@@ -155,8 +157,10 @@ async def test_stored_then_503_is_found_and_shown_as_sent(world: World) -> None:
     view_id = await world.open_modal()
     response = await world.submit(view_id)
     assert is_checking(response)
-    assert "do not send it again" in str(response.body["view"])
-    assert "try again" not in str(response.body["view"]).lower()
+    assert "try again" not in str(response.body).lower()
+    # Pressing Send again while X is being checked is refused, not sent.
+    again = await world.submit(view_id)
+    assert "could post twice" in again.body["errors"][BlockId.REPLY_TEXT]
     await world.wait(lambda: "went out on X after all" in world.dms())
     assert world.x_posts == [TEXT]
     await world.wait(lambda: "replied on X" in world.thread_text())
@@ -196,6 +200,20 @@ async def test_stored_then_stalled_past_the_timeout_is_found(world: World) -> No
     await world.wait(lambda: "Replied" in world.current_card())
     assert world.x_posts == [TEXT]
     assert (await world.case()).status == CaseStatus.REPLIED
+
+
+@pytest.mark.parametrize("client_timeout", [3.0])
+async def test_a_timeout_after_the_ack_updates_the_modal_then_settles(world: World) -> None:
+    world.stack.x.stall_after_storing(6.0)  # X stored it; its answer comes after the timeout
+    view_id = await world.open_modal()
+    response = await world.submit(view_id)
+    assert "Sending your reply" in str(response.body["view"])
+    await world.wait(lambda: "do not send it again" in world.modal(view_id))
+    assert "Send" not in str(world.stack.slack.views[view_id].payload.get("submit"))
+    await world.wait(lambda: "went out on X after all" in world.dms())
+    await world.wait(lambda: "Reply sent" in world.modal(view_id))
+    await world.wait(lambda: "replied on X" in world.thread_text())
+    assert world.x_posts == [TEXT]
 
 
 async def test_503_before_storing_is_settled_as_not_posted_and_resent_once(world: World) -> None:
