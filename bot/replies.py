@@ -82,11 +82,22 @@ class ReplyUnconfirmed(CarebotError):
 
     def __init__(self, network: str, reason: str) -> None:
         super().__init__(
-            f"{network} did not confirm it, so it may be posted: don't send it again. Carebot "
-            "is checking and will update this window and the thread, and DM you."
+            f"{network[:1].upper()}{network[1:]} did not confirm it, so it may be posted: don't "
+            "send it again. Carebot is checking and will update this window and the thread, and "
+            "DM you."
         )
         self.network = network
         self.reason = reason
+
+    @property
+    def detail(self) -> str:
+        """Say the same at length, with what went wrong, for a view that has the room."""
+        return (
+            f"{self.network[:1].upper()}{self.network[1:]} did not confirm your reply "
+            f"({self.reason.rstrip('.')}). It may have been posted, so do not send it again: "
+            f"Carebot is checking {self.network} and will tell you here, in the card's thread "
+            "and by direct message within a minute."
+        )
 
 
 @dataclass(frozen=True, slots=True)

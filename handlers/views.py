@@ -84,7 +84,7 @@ async def _show_late(
     if isinstance(result, ReplyOutcome):
         shown = sent_view(result.case, result.url)
     elif isinstance(result, ReplyUnconfirmed):
-        shown = checking_view(case, submission.text, _unconfirmed_text(result))
+        shown = checking_view(case, submission.text, result.detail)
     else:
         shown = reply_modal(
             case,
@@ -111,14 +111,6 @@ async def _show_late(
             case.author_handle, result.user_message, submission.text, resend_safe=False
         )
         await _dm(client, user, notice)
-
-
-def _unconfirmed_text(error: ReplyUnconfirmed) -> str:
-    return (
-        f"{error.network} did not confirm your reply ({error.reason.rstrip('.')}). It may have "
-        f"been posted, so do not send it again: Carebot is checking {error.network} and will "
-        "tell you here, in the card's thread and by direct message within a minute."
-    )
 
 
 async def _dm(client: AsyncWebClient, user: str, text: str) -> None:
