@@ -338,3 +338,21 @@ async def test_slack_retries_and_replayed_requests_post_once(world: World) -> No
     await asyncio.sleep(0.5)
     assert world.thread_text().count("replied on X") == 1
     assert len(await world.replies()) == 1
+
+
+@pytest.mark.parametrize("client_timeout", [10.0])
+async def test_refused_after_the_modal_closed_sends_the_text_by_dm(world: World) -> None:
+    world.stack.x.stall_before_storing(3.0, status=403)  # a slow "no", after the 2 s ack
+    view_id = await world.open_modal()
+    response = await world.submit(view_id)
+    assert "Sending your reply" in str(response.body["view"])
+    world.stack.slack.close_view(view_id)
+    await world.wait(lambda: "did not go out" in world.dms())
+    dm = world.dms()
+    assert TEXT in dm.replace("&gt; ", "").replace("> ", "")
+    assert "sending it again is safe" in dm
+    assert world.x_posts == []
+    (reply,) = await world.replies()
+    assert reply.state == ReplyState.FAILED
+    assert (await world.case()).status == CaseStatus.OPEN
+    assert "replied on X" not in world.thread_text()
