@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -313,7 +313,7 @@ class ReplySettler:
         *,
         sessions: SessionFactory,
         clock: Clock,
-        source: Source | None,
+        sources: Mapping[str, Source],
         delivery: DeliveryService,
         slack: AsyncWebClient,
         holder: str,
@@ -322,7 +322,7 @@ class ReplySettler:
     ) -> None:
         self._sessions = sessions
         self._clock = clock
-        self._source = source
+        self._sources = sources  # by network: each reply is looked for where it was sent
         self._delivery = delivery
         self._slack = slack
         self._holder = holder
@@ -362,9 +362,22 @@ class ReplySettler:
             await self._settle_one(reply)
 
     async def _settle_one(self, reply: Reply) -> None:
-        source = self._source
-        if source is None or reply.target_id is None:
-            await self._not_posted(reply, "Carebot had no network to check it on.")
+        async with self._sessions() as s:
+            case = await cases.get_case(s, case_id=reply.case_id)
+        if case is None:
+            return  # deleted with its case
+        source = self._sources.get(case.network)
+        if source is None:
+            # Deciding "not posted" without looking could let a resend post twice; it stays in
+            # doubt (and every other reply to the case waits) until the network is configured.
+            log.warning(
+                "reply %d: no %s source configured to look for it; left in doubt",
+                reply.id,
+                case.network,
+            )
+            return
+        if reply.target_id is None:
+            await self._not_posted(reply, "Carebot does not know which post it answered.")
             return
         try:
             found = await source.find_reply(
@@ -418,10 +431,11 @@ class ReplySettler:
                 detail={"reply_id": reply.id, "error": reason},
             )
         log.info("reply %d was not posted: %s", reply.id, reason)
+        source = self._sources.get(case.network) if case is not None else None
         if case is not None and case.status != CaseStatus.RESOLVED:
             retry = reply_modal(
                 case,
-                reply_limit=self._source.limits.reply_max if self._source else 280,
+                reply_limit=source.limits.reply_max if source else 280,
                 initial_text=reply.text,
                 error=f"{reason} Sending it again is safe.",
                 resolve_after=reply.resolve_after,

@@ -223,7 +223,7 @@ class Runtime:
         self.settler = ReplySettler(
             sessions=deps.sessions,
             clock=self.clock,
-            source=deps.source,
+            sources={deps.source.network: deps.source} if deps.source is not None else {},
             delivery=self.delivery,
             slack=deps.slack,
             holder=holder,

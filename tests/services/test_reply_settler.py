@@ -84,7 +84,7 @@ def build(
         return ReplySettler(
             sessions=sessions,
             clock=clock,
-            source=source,
+            sources={"x": source},
             delivery=delivery,
             slack=client,
             holder=holder,
@@ -224,3 +224,23 @@ async def test_announcements_wait_out_a_slack_outage(
     assert reply.notice is None
     assert thread(slack).count("replied on X") == 1
     assert [m.text for m in slack.direct_messages(AGENT)] == ["It went out."]
+
+
+async def test_a_reply_on_a_network_without_a_source_stays_in_doubt(
+    sessions: SessionFactory, clock: FakeClock, slack: FakeSlack
+) -> None:
+    source = DoubtfulSource()  # an X source; the case below is on another network
+    _, one, _ = build(sessions, clock, slack, source)
+    case_id = await with_card(sessions, slack)
+    async with sessions() as s, s.begin():
+        case = await s.get(Case, case_id)
+        assert case is not None
+        case.network = "bluesky"
+        await cases.record_pending_reply(
+            s, case_id=case_id, key="k", author=AGENT, text="Hi", now=clock(), target_id="101"
+        )
+    clock.advance(minutes=5)
+    await one.run_once()
+    assert (await only_reply(sessions)).state == ReplyState.UNKNOWN  # never guessed "not posted"
+    assert source.finds == 0
+    assert slack.direct_messages(AGENT) == []
