@@ -91,7 +91,7 @@ async def test_a_send_killed_at_each_point_is_settled_after_restart(
         # Past the 2 s the modal waits, and long enough to take the database's write lock.
         stack.x.stall_after_storing(3.0)
     async with bot_process(env, cwd=tmp_path, log=log) as first:
-        await send_reply(stack, first)
+        view_id = await send_reply(stack, first)
         if point == "before recording":
             await stack.slack.wait_for(lambda: bool(stack.x.posted_replies))
             lock = sqlite3.connect(database, isolation_level=None)
@@ -112,10 +112,15 @@ async def test_a_send_killed_at_each_point_is_settled_after_restart(
             assert "sending it again is safe" in dms(stack)
             await stack.slack.wait_for(lambda: "did not go out on X" in thread(stack), 10)
             assert "Replied" not in str(card(stack).blocks)
+            # The modal no longer says "Sending…": it holds the text again, with Send.
+            modal = stack.slack.views[view_id].payload
+            assert TEXT in str(modal)
+            assert "Sending it again is safe" in str(modal)
         else:
             await stack.slack.wait_for(lambda: "after all" in dms(stack), SETTLED_WITHIN)
             assert [p["text"] for p in stack.x.posted_replies] == [TEXT]
             await stack.slack.wait_for(lambda: "replied on X" in thread(stack), 10)
             await stack.slack.wait_for(lambda: "Replied" in str(card(stack).blocks), 10)
+            assert "Reply sent" in str(stack.slack.views[view_id].payload)
         assert second.proc.returncode is None
     assert "Traceback" not in log.read_text(), log.read_text()
