@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 import unicodedata
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -361,9 +362,13 @@ def same_post_text(shown: str, sent: str) -> bool:
     return _comparable(html.unescape(shown)) == _comparable(sent)
 
 
+# A reply's text as X returns it starts with the @handles it answers, which X adds itself.
+_LEADING_MENTIONS = re.compile(r"^(?:[@\uff20]\w{1,15}\s+)+")
+
+
 def _comparable(text: str) -> str:
     # X replaces every link with a t.co link of its own; compare everything around the links.
-    text = unicodedata.normalize("NFC", text)
+    text = _LEADING_MENTIONS.sub("", unicodedata.normalize("NFC", text).strip())
     parts: list[str] = []
     position = 0
     for start, end in url_spans(text):

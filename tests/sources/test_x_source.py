@@ -384,6 +384,8 @@ async def test_find_reply_when_x_is_down_raises(x: FakeX, source: XSource) -> No
         ("Track it: https://t.co/AbC123xyz9 thanks", "Track it: acme.io/track/991 thanks"),
         ("See https://t.co/AbC123xyz9", "See https://acme.example.com/help?id=4&x=1"),
         ("caf\u00e9 ok", "cafe\u0301 ok"),  # NFC on both sides
+        ("@dana Sorry about that!", "Sorry about that!"),  # X puts the reply's @handles first
+        ("@dana @acmehelp Sorry!", "@dana Sorry!"),
     ],
 )
 def test_post_text_is_compared_as_x_shows_it(shown: str, sent: str) -> None:
