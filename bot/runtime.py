@@ -53,7 +53,7 @@ LISTENER_DRAIN_SECONDS = 15.0
 LISTEN_BACKLOG = 1024
 SLA_JOB = "sla"
 REPLIES_JOB = "replies"
-# Replies in doubt are looked for this often; with X's 20 s visibility delay and the 20 s a
+# Replies in doubt are looked for this often; with X's 30 s visibility delay and the 20 s a
 # pending send is given, every reply left by a crash is settled within a minute of start-up.
 REPLIES_TICK = timedelta(seconds=5)
 

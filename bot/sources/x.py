@@ -52,8 +52,10 @@ _USER_FIELDS: Final = ["username", "name", "verified", "public_metrics"]
 _EXPANSIONS: Final = ["author_id", "referenced_tweets.id"]
 _UNREACHABLE: Final = "Can't reach X right now."
 # X's timelines are eventually consistent: a reply it accepted shows in the brand's own timeline
-# within seconds. Past this, "not in the timeline" is trusted to mean "not posted".
-X_REPLY_VISIBLE_AFTER: Final = 20.0
+# within seconds. Counted from when the attempt began, so it covers the 15 s the request itself
+# may take (X may store a post just before the client gives up) and 15 s for the timeline; past
+# this, "not in the timeline" is trusted to mean "not posted".
+X_REPLY_VISIBLE_AFTER: Final = 30.0
 # How many pages (of 100) of the brand's own recent posts a reply is looked for in.
 _OWN_POST_PAGES: Final = 5
 

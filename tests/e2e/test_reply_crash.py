@@ -22,7 +22,7 @@ from bot.sandbox.stack import SIGNING_SECRET, BotProcess, Sandbox, bot_process, 
 AGENT = "U0AGENT1"
 TEXT = "Sorry about that, Dana! A new parcel is on its way."
 # X's real timings apply here: a pending send is taken over 20 s after it began, and "not in the
-# brand's timeline" is trusted 20 s after it; settling must still fit in a minute.
+# brand's timeline" is trusted 30 s after it; settling must still fit in a minute.
 SETTLED_WITHIN = 60.0
 
 
