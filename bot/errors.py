@@ -78,7 +78,15 @@ class NetworkAuthError(SourceError):
 
 
 class NetworkUnavailable(SourceError):
-    """The network failed (5xx, timeout, connection refused); retrying later may work."""
+    """The network failed (5xx, timeout, connection refused); retrying later may work.
+
+    `may_have_posted` is False only when the request certainly never reached the network (the
+    connection was refused): after a timeout or a 5xx a post may exist all the same.
+    """
+
+    def __init__(self, user_message: str, *, may_have_posted: bool = True) -> None:
+        super().__init__(user_message)
+        self.may_have_posted = may_have_posted
 
 
 class ReplyRejected(SourceError):
@@ -133,7 +141,8 @@ class CaseClosed(CarebotError):
 
 
 class ReplyInFlight(CarebotError):
-    """The same reply is being sent right now (a double submit)."""
+    """The same reply is being sent right now (a double submit), or a reply to the case is still
+    being confirmed with the network; sending now could post twice."""
 
-    def __init__(self) -> None:
-        super().__init__("This reply is already being sent.")
+    def __init__(self, user_message: str = "This reply is already being sent.") -> None:
+        super().__init__(user_message)

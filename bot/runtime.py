@@ -42,7 +42,7 @@ from bot.ownership import OwnershipService
 from bot.pacing import ChannelPacer
 from bot.poller import Poller
 from bot.preflight import config_error, probe_slack
-from bot.replies import ReplyService
+from bot.replies import PENDING_GRACE, ReplyService, ReplySettler
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import ResponsePolicy, start_deadline
@@ -69,6 +69,10 @@ SLA_JOB = "sla"
 COMPLIANCE_JOB = "compliance"
 USAGE_JOB = "x-usage"
 USAGE_TICK = timedelta(seconds=30)
+REPLIES_JOB = "replies"
+# Replies in doubt are looked for this often; with X's 30 s visibility delay and the 20 s a
+# pending send is given, every reply left by a crash is settled within a minute of start-up.
+REPLIES_TICK = timedelta(seconds=5)
 
 
 def response_policy(settings: Settings) -> ResponsePolicy:
@@ -123,8 +127,14 @@ class Runtime:
         source_factory: Callable[[Settings], Source | None] = build_source,
         pacing_per_second: float | None = 1.0,
         auth_retry: timedelta = AUTH_RETRY,
+        reply_pending_grace: timedelta = PENDING_GRACE,
+        reply_visible_after: timedelta | None = None,
     ) -> None:
         self.settings = settings
+        # When a pending send counts as abandoned, and (None: the source's own figure) when a
+        # reply not found on the network counts as not posted; tests shorten them.
+        self.reply_pending_grace = reply_pending_grace
+        self.reply_visible_after = reply_visible_after
         self.clock = clock
         # How often a source that rejected our credentials is tried again (tests shorten it).
         self.auth_retry = auth_retry
@@ -132,6 +142,7 @@ class Runtime:
         self.engine: AsyncEngine | None = None
         self.delivery: DeliveryService | None = None
         self.poller: Poller | None = None
+        self.settler: ReplySettler | None = None
         self.pacing_per_second = pacing_per_second
         self.holder = process_id()
         self.policy: ResponsePolicy | None = None
@@ -234,7 +245,13 @@ class Runtime:
             ownership=OwnershipService(
                 sessions=sessions, clock=self.clock, access=access, reschedule=self._reschedule
             ),
-            replies=ReplyService(sessions=sessions, clock=self.clock, access=access, source=source),
+            replies=ReplyService(
+                sessions=sessions,
+                clock=self.clock,
+                access=access,
+                source=source,
+                on_change=self._reply_changed,
+            ),
             digest=DigestService(
                 sessions=sessions,
                 clock=self.clock,
@@ -244,6 +261,11 @@ class Runtime:
             ),
             in_flight=self.in_flight,
         )
+
+    def _reply_changed(self) -> None:
+        # The settler says it in the thread and by DM; delivery redraws the card.
+        self.scheduler.wake(REPLIES_JOB)
+        self.scheduler.wake(DELIVERY_JOB)
 
     def _reschedule(self, case: Case, now: datetime) -> tuple[datetime, datetime | None]:
         assert self.policy is not None
@@ -265,6 +287,17 @@ class Runtime:
             leads=settings.leads,
         )
         self.scheduler.every(SLA_JOB, settings.sla_check_interval, sla.run_once)
+        self.settler = ReplySettler(
+            sessions=deps.sessions,
+            clock=self.clock,
+            sources={deps.source.network: deps.source} if deps.source is not None else {},
+            delivery=self.delivery,
+            slack=deps.slack,
+            holder=holder,
+            pending_grace=self.reply_pending_grace,
+            visible_after=self.reply_visible_after,
+        )
+        self.scheduler.every(REPLIES_JOB, REPLIES_TICK, self.settler.run_once)
         if settings.digest_at is not None:
             daily = DailyDigest(
                 sessions=deps.sessions,

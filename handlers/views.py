@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -10,8 +11,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Deps
 from bot.blocks.ids import BlockId, CallbackId
-from bot.blocks.lines import reply_line
+from bot.blocks.lines import reply_not_sent_notice, reply_sent_notice
 from bot.blocks.modals import (
+    ReplySubmission,
+    checking_view,
     input_errors,
     parse_reply_submission,
     parse_resolve_submission,
@@ -20,10 +23,14 @@ from bot.blocks.modals import (
     sent_view,
 )
 from bot.cards import publish_change
-from bot.errors import CarebotError, ReplyEmpty, ReplyTooLong
-from bot.replies import ReplyOutcome, start_reply
+from bot.delivery import SLACK_CALL_ERRORS
+from bot.errors import CarebotError
+from bot.replies import ReplyNotSent, ReplyOutcome, ReplyUnconfirmed, start_reply
 from handlers.errors import guarded
 from handlers.parsing import user_of
+from storage.models import Case
+
+log = logging.getLogger(__name__)
 
 # Slack closes the connection after 3 s; answer by then with the outcome or "Sending…".
 ACK_BUDGET_SECONDS = 2.0
@@ -32,16 +39,16 @@ ACK_BUDGET_SECONDS = 2.0
 async def on_reply_submit(
     ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, deps: Deps
 ) -> None:
-    """Send the reply; errors go back onto the input so the agent's text is never lost."""
+    """Send the reply; whatever stops it, the modal stays open with the text and the reason."""
     submission = parse_reply_submission(view)
     user = user_of(body)
     try:
         text = deps.replies.validate(submission.text)
         case = await deps.replies.check_can_reply(case_id=submission.case_id, user=user)
-    except (ReplyEmpty, ReplyTooLong) as exc:
+    except CarebotError as exc:  # empty, too long, not allowed, resolved or claimed meanwhile
         await ack(**input_errors(BlockId.REPLY_TEXT, exc.user_message))
         return
-    # One key per modal and text: a double submit or Slack's retry finds it already sent.
+    # One key per modal and text: a double submit, Slack's retry or a replayed request finds it.
     key = f"{view['id']}:{hashlib.sha256(text.encode()).hexdigest()[:24]}"
     attempt = start_reply(
         deps.replies,
@@ -50,36 +57,67 @@ async def on_reply_submit(
         text=text,
         key=key,
         resolve_after=submission.resolve_after,
+        view_id=view["id"],
     )
     result = await attempt.within(ACK_BUDGET_SECONDS)
-    if isinstance(result, CarebotError):
+    if result is None:
+        await ack(response_action="update", view=sending_view(case, text))
+        await _show_late(client, deps, case, submission, view["id"], user, await attempt.finish())
+    elif isinstance(result, CarebotError):
+        # Unconfirmed ones too: pressing Send again is refused until the reply is settled.
         await ack(**input_errors(BlockId.REPLY_TEXT, result.user_message))
-        return
-    if result is not None:
+    else:
         await ack(response_action="update", view=sent_view(result.case, result.url))
-        await _show_reply(deps, result, user)
-        return
-    await ack(response_action="update", view=sending_view(case, text))
-    late = await attempt.finish()
-    if isinstance(late, CarebotError):
-        retry = reply_modal(
+
+
+async def _show_late(
+    client: AsyncWebClient,
+    deps: Deps,
+    case: Case,
+    submission: ReplySubmission,
+    view_id: str,
+    user: str,
+    result: ReplyOutcome | CarebotError,
+) -> None:
+    """Show an outcome known after the ack in the modal; if the modal is gone, tell the agent by
+    direct message (with the text when it did not go out)."""
+    if isinstance(result, ReplyOutcome):
+        shown = sent_view(result.case, result.url)
+    elif isinstance(result, ReplyUnconfirmed):
+        shown = checking_view(case, submission.text, result.detail)
+    else:
+        shown = reply_modal(
             case,
             reply_limit=deps.replies.reply_limit,
             initial_text=submission.text,
-            error=late.user_message,
+            error=result.user_message,
             resolve_after=submission.resolve_after,
         )
-        await client.views_update(view_id=view["id"], view=retry)
+    try:
+        await client.views_update(view_id=view_id, view=shown)
         return
-    await client.views_update(view_id=view["id"], view=sent_view(late.case, late.url))
-    await _show_reply(deps, late, user)
+    except SLACK_CALL_ERRORS as exc:
+        log.info("reply modal %s is gone (%s); telling %s by DM", view_id, exc, user)
+    if isinstance(result, ReplyOutcome):
+        notice = reply_sent_notice(case.author_handle, result.url, late=False)
+        await deps.replies.owe_notice(reply_id=result.reply_id, notice=notice)
+    elif isinstance(result, ReplyNotSent) and result.reply_id:
+        notice = reply_not_sent_notice(
+            case.author_handle, result.reason, submission.text, resend_safe=not result.permanent
+        )
+        await deps.replies.owe_notice(reply_id=result.reply_id, notice=notice)
+    elif not isinstance(result, ReplyUnconfirmed):  # the settler tells of unconfirmed ones
+        notice = reply_not_sent_notice(
+            case.author_handle, result.user_message, submission.text, resend_safe=False
+        )
+        await _dm(client, user, notice)
 
 
-async def _show_reply(deps: Deps, outcome: ReplyOutcome, user: str) -> None:
-    if outcome.repeated:
-        return  # the first submission already announced it
-    line = reply_line(user, outcome.text, outcome.url, claimed=outcome.claimed)
-    await publish_change(deps.delivery, outcome.case, line)
+async def _dm(client: AsyncWebClient, user: str, text: str) -> None:
+    try:
+        await client.chat_postMessage(channel=user, text=text, unfurl_links=False)
+    except SLACK_CALL_ERRORS as exc:
+        log.warning("could not DM %s their unsent reply: %s", user, exc)
 
 
 async def on_resolve_submit(

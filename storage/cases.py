@@ -4,6 +4,7 @@ SQLite and PostgreSQL and across replicas."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -152,21 +153,34 @@ async def reply_by_key(session: AsyncSession, *, key: str) -> Reply | None:
 
 
 async def record_pending_reply(
-    session: AsyncSession, *, case_id: int, key: str, author: str, text: str, now: datetime
+    session: AsyncSession,
+    *,
+    case_id: int,
+    key: str,
+    author: str,
+    text: str,
+    now: datetime,
+    target_id: str | None = None,
+    resolve_after: bool = False,
+    view_id: str | None = None,
 ) -> int | None:
     """Record a reply about to be sent and return its id; None if `key` is taken already.
 
-    A failed reply under the same key becomes pending again (the agent pressed Send again). Both
-    paths are single conditional statements, so of two concurrent submits exactly one wins.
+    A failed reply under the same key (certainly not posted) becomes pending again: the agent
+    pressed Send again. Both paths are single conditional statements, so of two concurrent
+    submits exactly one wins. A reply in any other state (pending, unknown, sent) is never sent
+    again under its key.
     """
-    insert = _insert(session, Reply).values(
-        case_id=case_id,
-        idempotency_key=key,
-        author=author,
-        text=text,
-        state=ReplyState.PENDING,
-        created_at=now,
-    )
+    attempt = {
+        "author": author,
+        "text": text,
+        "state": ReplyState.PENDING,
+        "created_at": now,
+        "target_id": target_id,
+        "resolve_after": resolve_after,
+        "view_id": view_id,
+    }
+    insert = _insert(session, Reply).values(case_id=case_id, idempotency_key=key, **attempt)
     inserted = await session.execute(
         insert.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Reply.id)
     )
@@ -177,21 +191,57 @@ async def record_pending_reply(
         update(Reply)
         .execution_options(**NO_SYNC)
         .where(Reply.idempotency_key == key, Reply.state == ReplyState.FAILED)
-        .values(state=ReplyState.PENDING, text=text, error=None, created_at=now)
+        .values(error=None, thread_due=False, notice=None, **attempt)
         .returning(Reply.id)
     )
     again = retried.scalar()
     return int(again) if again is not None else None
 
 
-async def mark_reply_failed(session: AsyncSession, *, reply_id: int, error: str) -> None:
-    """Record why sending failed; the text stays for a retry."""
-    await session.execute(
+_UNSETTLED = (ReplyState.PENDING, ReplyState.UNKNOWN)
+
+
+async def unsettled_reply(session: AsyncSession, *, case_id: int) -> Reply | None:
+    """Return a reply to the case that may be on the network but is not known to be (if any)."""
+    return await session.scalar(
+        select(Reply)
+        .where(Reply.case_id == case_id, Reply.state.in_(_UNSETTLED))
+        .order_by(Reply.created_at)
+        .limit(1)
+    )
+
+
+async def get_reply(session: AsyncSession, *, reply_id: int) -> Reply | None:
+    """Return the reply, fresh from the database."""
+    return await session.get(Reply, reply_id, populate_existing=True)
+
+
+async def mark_reply_failed(
+    session: AsyncSession, *, reply_id: int, error: str, announce: bool = False
+) -> bool:
+    """Record that the reply was certainly not posted and why; the text stays for a resend.
+
+    `announce` queues a line in the card's thread (for replies that were in doubt). Return
+    whether this call settled it (False: someone else already had).
+    """
+    result = await session.execute(
+        update(Reply)
+        .execution_options(**NO_SYNC)
+        .where(Reply.id == reply_id, Reply.state.in_(_UNSETTLED))
+        .values(state=ReplyState.FAILED, error=error[:500], thread_due=announce)
+    )
+    return _changed(result)
+
+
+async def mark_reply_unknown(session: AsyncSession, *, reply_id: int, error: str) -> bool:
+    """Record that the network's answer was lost: the reply is to be looked for, not resent."""
+    result = await session.execute(
         update(Reply)
         .execution_options(**NO_SYNC)
         .where(Reply.id == reply_id, Reply.state == ReplyState.PENDING)
-        .values(state=ReplyState.FAILED, error=error[:500])
+        .values(state=ReplyState.UNKNOWN, error=error[:500])
     )
+    return _changed(result)
 
 
 async def mark_reply_sent(
@@ -201,13 +251,77 @@ async def mark_reply_sent(
     external_id: str,
     url: str,
     now: datetime,
-) -> None:
-    """Record the network's id for a sent reply."""
+) -> bool:
+    """Record the network's id for a sent reply and queue its thread line; return whether this
+    call settled it (False: it was already settled, e.g. by recovery)."""
+    result = await session.execute(
+        update(Reply)
+        .execution_options(**NO_SYNC)
+        .where(Reply.id == reply_id, Reply.state.in_(_UNSETTLED))
+        .values(
+            state=ReplyState.SENT,
+            external_id=external_id,
+            url=url,
+            sent_at=now,
+            error=None,
+            thread_due=True,
+        )
+    )
+    return _changed(result)
+
+
+async def replies_to_settle(
+    session: AsyncSession, *, pending_before: datetime, limit: int
+) -> Sequence[Reply]:
+    """Return replies in doubt: unknown ones, and pending ones begun before `pending_before`
+    (their process had its chance and died, or lost the answer)."""
+    rows = await session.scalars(
+        select(Reply)
+        .where(
+            (Reply.state == ReplyState.UNKNOWN)
+            | ((Reply.state == ReplyState.PENDING) & (Reply.created_at < pending_before))
+        )
+        .order_by(Reply.created_at, Reply.id)
+        .limit(limit)
+    )
+    return rows.all()
+
+
+async def replies_to_announce(session: AsyncSession, *, limit: int) -> Sequence[Reply]:
+    """Return settled replies whose thread line or direct message is still owed."""
+    rows = await session.scalars(
+        select(Reply)
+        .where((Reply.thread_due.is_(True)) | (Reply.notice.is_not(None)))
+        .order_by(Reply.id)
+        .limit(limit)
+    )
+    return rows.all()
+
+
+async def set_reply_notice(session: AsyncSession, *, reply_id: int, notice: str) -> None:
+    """Owe the reply's author a direct message saying `notice`."""
+    await session.execute(
+        update(Reply).execution_options(**NO_SYNC).where(Reply.id == reply_id).values(notice=notice)
+    )
+
+
+async def clear_reply_thread_due(session: AsyncSession, *, reply_id: int) -> None:
+    """Record that the reply's outcome is in the card's thread."""
     await session.execute(
         update(Reply)
         .execution_options(**NO_SYNC)
         .where(Reply.id == reply_id)
-        .values(state=ReplyState.SENT, external_id=external_id, url=url, sent_at=now, error=None)
+        .values(thread_due=False)
+    )
+
+
+async def clear_reply_notice(session: AsyncSession, *, reply_id: int, notice: str) -> None:
+    """Record that the direct message `notice` was delivered (a newer one stays owed)."""
+    await session.execute(
+        update(Reply)
+        .execution_options(**NO_SYNC)
+        .where(Reply.id == reply_id, Reply.notice == notice)
+        .values(notice=None)
     )
 
 

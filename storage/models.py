@@ -68,11 +68,14 @@ class CardState(StrEnum):
 
 
 class ReplyState(StrEnum):
-    """A reply's life: recorded before sending, then sent or failed."""
+    """A reply's life: recorded before sending (pending), then sent, failed (certainly not
+    posted: refused, or not found once the network shows everything it posted) or unknown (the
+    network's answer was lost; it is looked for before anything is sent again)."""
 
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    UNKNOWN = "unknown"
 
 
 class Case(Base):
@@ -182,9 +185,17 @@ class CaseMessage(Base):
 
 
 class Reply(Base):
-    """A reply an agent sent (or tried to send) on the network; recorded before it is sent."""
+    """A reply an agent sent (or tried to send) on the network; recorded before it is sent.
+
+    `created_at` is when the latest attempt began. What the agent and the card's thread must
+    still be told about it is state here too (`thread_due`, `notice`), so it survives a crash.
+    """
 
     __tablename__ = "replies"
+    __table_args__ = (
+        Index("ix_replies_unsettled", "state", "created_at"),
+        Index("ix_replies_to_announce", "thread_due"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
@@ -197,6 +208,19 @@ class Reply(Base):
     error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # The post the reply answers, so a crashed send can be looked for on the network.
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    resolve_after: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql_text("false")
+    )
+    # The modal the agent sent it from, updated with the outcome while it is still open.
+    view_id: Mapped[str | None] = mapped_column(String(64))
+    # The outcome still has to be said in the card's thread.
+    thread_due: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql_text("false")
+    )
+    # A direct message still owed to the agent (the outcome, and the text if it did not go out).
+    notice: Mapped[str | None] = mapped_column(Text)
 
     case: Mapped[Case] = relationship(back_populates="replies", lazy="raise")
 

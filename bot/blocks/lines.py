@@ -63,6 +63,37 @@ def reply_line(
     )
 
 
+def reply_not_posted_line(user: str, reason: str, *, network_label: str = "X") -> str:
+    """Say in the thread that a reply whose outcome was in doubt did not go out."""
+    return (
+        f":warning: {user_mention(user)}'s reply did not go out on {network_label}: "
+        f"{escape_mrkdwn(reason)} The case is still waiting for a reply."
+    )
+
+
+def reply_sent_notice(handle: str, url: str | None, *, late: bool, network_label: str = "X") -> str:
+    """Tell an agent (by DM) that their reply went out, when the modal could not say it."""
+    when = " after all" if late else ""
+    where = f" {link(url, f'View it on {network_label}')}." if url else ""
+    return (
+        f":white_check_mark: Your reply to @{escape_mrkdwn(handle)} went out on "
+        f"{network_label}{when}.{where}"
+    )
+
+
+def reply_not_sent_notice(handle: str, reason: str, text: str, *, resend_safe: bool) -> str:
+    """Tell an agent (by DM) why their reply did not go out, with its text so nothing is lost."""
+    then = (
+        " Nothing was posted, so sending it again is safe: press *Reply* on the card and paste it."
+        if resend_safe
+        else ""
+    )
+    return (
+        f":warning: Your reply to @{escape_mrkdwn(handle)} did not go out. "
+        f"{escape_mrkdwn(reason)}{then}\nYour text:\n{_quoted(text)}"
+    )
+
+
 def follow_up_line(handle: str, text: str, url: str | None, *, network_label: str = "X") -> str:
     """Post a customer's follow-up message in the card's thread."""
     where = f"\n{link(url, f'View on {network_label}')}" if url else ""

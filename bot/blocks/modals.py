@@ -192,6 +192,23 @@ def sending_view(case: Case, text: str, *, network_label: str | None = None) -> 
     return _modal(CallbackId.REPLY_MODAL, f"Reply on {network}", case, blocks, close="Close")
 
 
+def checking_view(
+    case: Case, text: str, reason: str, *, network_label: str | None = None
+) -> dict[str, Any]:
+    """Build the view shown when the network's answer was lost: no Send, and no invitation to
+    send again, because the reply may be posted."""
+    network = network_label or _network(case)
+    message = (
+        f":mag: {escape_mrkdwn(truncate(reason, 1500))}\n{_quoted(text)}\n"
+        "You can close this window: the outcome also goes to the card's thread and to you by "
+        "direct message, with your text if it did not go out."
+    )
+    blocks: list[Block] = [
+        SectionBlock(block_id=BlockId.MODAL_PROGRESS, text=MarkdownTextObject(text=message))
+    ]
+    return _modal(CallbackId.REPLY_MODAL, f"Reply on {network}", case, blocks, close="Close")
+
+
 def sent_view(
     case: Case, reply_url: str | None, *, network_label: str | None = None
 ) -> dict[str, Any]:

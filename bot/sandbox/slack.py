@@ -48,6 +48,7 @@ _JSON_FIELDS = {
 }
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 
 
 @dataclass
@@ -542,6 +543,11 @@ class FakeSlack:
 
     # -- inspection --------------------------------------------------------------------------
 
+    def direct_messages(self, user_id: str) -> list[StoredMessage]:
+        """Return what the app posted in its direct message with `user_id`, oldest first."""
+        channel = _dm_channel(user_id)
+        return self.channel_messages(channel) if channel in self.channels else []
+
     def calls_to(self, method: str) -> list[SlackCall]:
         """Return the recorded calls to one method, oldest first."""
         return list(self._calls_by_method.get(method, []))
@@ -775,6 +781,11 @@ class FakeSlack:
             return self.channels[by_name]
         if _CHANNEL_ID.match(value) and value not in self._deleted_channels:
             return self.add_channel(value)
+        if _USER_ID.match(value):
+            # Slack: a user ID as `channel` posts in the app's direct message with that user.
+            return self.channels.get(_dm_channel(value)) or self.add_channel(
+                _dm_channel(value), name=f"dm-{value.lower()}", members=[value]
+            )
         raise SlackApiFailure("channel_not_found")
 
     def _find_message(self, channel: str, ts: Any) -> StoredMessage:
@@ -1058,8 +1069,8 @@ class FakeSlack:
         if not args.get("view_id") and not args.get("external_id"):
             raise SlackApiFailure("invalid_arguments")
         stored = self.views.get(str(view_id))
-        if stored is None:
-            raise SlackApiFailure("not_found")
+        if stored is None or stored.closed:
+            raise SlackApiFailure("not_found")  # Slack forgets a view once the user closes it
         view = self._check_view("views.update", args.get("view"))
         if args.get("hash") and args["hash"] != stored.hash:
             raise SlackApiFailure("hash_conflict")
@@ -1198,6 +1209,10 @@ class FakeSlack:
         if users is None:
             raise SlackApiFailure("no_such_subteam")
         return {"users": list(users)}
+
+
+def _dm_channel(user_id: str) -> str:
+    return f"D{user_id[1:]}"
 
 
 def _metadata(value: Any) -> JSON | None:

@@ -3,7 +3,9 @@
 It keeps users and posts in memory, answers `users/me`, the mentions timeline, post lookup and
 post creation with X's JSON shapes (including its error bodies and rate-limit headers), checks
 Bearer and OAuth 1.0a credentials, and records every request so tests can assert on the traffic.
-Knobs inject the failures a real X produces: 429s, revoked credentials, outages, slow answers.
+Knobs inject the failures a real X produces: 429s, revoked credentials, outages, slow answers,
+and for post creation the ones that leave a client unsure: a post stored and then a 5xx, a post
+stored and then no answer for longer than the client waits, a stall before anything is stored.
 OAuth signatures are not verified; only the consumer key and access token are checked.
 
 Text is stored as typed and served as X serves it: HTML-escaped (`&amp;`, `&lt;`, `&gt;`), with
@@ -37,7 +39,14 @@ __all__ = ["FakeTweet", "FakeUser", "FakeX", "PostedReply", "RecordedRequest"]
 
 _TWITTER_EPOCH_MS: Final = 1288834974657
 _WINDOW_SECONDS: Final = 900
-_RATE_LIMITS: Final = {"me": 75, "mentions": 450, "tweet": 900, "lookup": 900, "create": 200}
+_RATE_LIMITS: Final = {
+    "me": 75,
+    "mentions": 450,
+    "tweet": 900,
+    "lookup": 900,
+    "create": 200,
+    "timeline": 900,
+}
 _RECORDED_HEADERS: Final = ("Authorization", "Content-Type", "Host", "User-Agent")
 _OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _INVALID_REQUEST: Final = "https://api.twitter.com/2/problems/invalid-request"
@@ -169,6 +178,16 @@ class _Failure:
 
 
 @dataclass(slots=True)
+class _CreateFault:
+    """What the next post creations do: `status` after storing, or stall `stall` seconds."""
+
+    stored: bool
+    status: int | None
+    stall: float
+    count: int
+
+
+@dataclass(slots=True)
 class _Window:
     limit: int
     used: int = 0
@@ -220,6 +239,9 @@ class FakeX:
         self._windows: dict[str, _Window] = {}
         self._revoked = False
         self._outage_status: int | None = None
+        self._create_faults: list[_CreateFault] = []
+        # Seconds before a new post shows in its author's timeline (X is eventually consistent).
+        self.timeline_delay = 0.0
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -230,6 +252,7 @@ class FakeX:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_get("/2/users/me", self._users_me)
         app.router.add_get("/2/users/{id}/mentions", self._mentions)
+        app.router.add_get("/2/users/{id}/tweets", self._user_tweets)
         app.router.add_get("/2/tweets/{id}", self._get_tweet)
         app.router.add_get("/2/tweets", self._lookup_tweets)
         app.router.add_post("/2/tweets", self._create_tweet)
@@ -390,6 +413,26 @@ class FakeX:
     ) -> None:
         """Answer the next `count` requests whose path starts with `path_prefix` with `status`."""
         self._failures.append(_Failure(path_prefix, status, count, reset_in))
+
+    def fail_after_storing(self, status: int = 503, count: int = 1) -> None:
+        """Store the next `count` created posts, then answer `status` instead of 201."""
+        self._create_faults.append(_CreateFault(stored=True, status=status, stall=0, count=count))
+
+    def stall_after_storing(self, seconds: float, count: int = 1) -> None:
+        """Store the next `count` created posts, then wait `seconds` before answering 201."""
+        self._create_faults.append(
+            _CreateFault(stored=True, status=None, stall=seconds, count=count)
+        )
+
+    def stall_before_storing(self, seconds: float, status: int = 503, count: int = 1) -> None:
+        """Hold the next `count` post creations `seconds`, then answer `status`, storing nothing.
+
+        A client that gives up (or dies) meanwhile leaves nothing behind, as with a real X that
+        never got to the write.
+        """
+        self._create_faults.append(
+            _CreateFault(stored=False, status=status, stall=seconds, count=count)
+        )
 
     def revoke_credentials(self) -> None:
         """Reject every token with 401 until `restore_credentials`."""
@@ -562,6 +605,8 @@ class FakeX:
             key = "tweet"
         elif request.path == "/2/tweets":
             key = "lookup"
+        elif request.path.endswith("/tweets") and request.path.startswith("/2/users/"):
+            key = "timeline"
         else:
             return None
         now = int(self._now_epoch())
@@ -676,6 +721,59 @@ class FakeX:
             body["includes"] = includes
         return body
 
+    async def _user_tweets(self, request: web.Request) -> web.StreamResponse:
+        """`GET /2/users/:id/tweets`: the user's own posts, newest first (reposts excludable)."""
+        self._authenticate(request, user_only=False)
+        user_id = request.match_info["id"]
+        if user_id not in self.users:
+            return web.json_response({"errors": [_not_found("user", user_id)]})
+        query = request.query
+        max_results = _int_param(query, "max_results", default=10, low=5, high=100)
+        since_id = _id_param(query, "since_id")
+        until_id = _id_param(query, "until_id")
+        start_time = _time_param(query, "start_time")
+        end_time = _time_param(query, "end_time")
+        excluded = set(query.get("exclude", "").split(","))
+        token = query.get("pagination_token")
+        upper: int | None = None
+        if token is not None:
+            try:
+                upper = int(token, 36)
+            except ValueError:
+                raise _Reject(400, _invalid("pagination_token", token, "is invalid")) from None
+        visible_before = ensure_utc(self.clock()).timestamp() - self.timeline_delay
+        own = sorted(
+            (
+                t
+                for t in self.tweets.values()
+                if t.author_id == user_id
+                and t.created_at.timestamp() <= visible_before
+                and not ("retweets" in excluded and _kind(t) == "retweeted")
+                and not ("replies" in excluded and _kind(t) == "replied_to")
+            ),
+            key=lambda t: int(t.id),
+            reverse=True,
+        )
+        page: list[FakeTweet] = []
+        next_token: str | None = None
+        for tweet in own:
+            number = int(tweet.id)
+            if upper is not None and number > upper:
+                continue
+            if since_id is not None and number <= since_id:
+                continue
+            if until_id is not None and number >= until_id:
+                continue
+            if start_time is not None and tweet.created_at < start_time:
+                continue
+            if end_time is not None and tweet.created_at >= end_time:
+                continue
+            if len(page) == max_results:
+                next_token = _base36(number)
+                break
+            page.append(tweet)
+        return web.json_response(self._timeline(request, page, next_token))
+
     async def _get_tweet(self, request: web.Request) -> web.StreamResponse:
         self._authenticate(request, user_only=False)
         tweet_id = request.match_info["id"]
@@ -727,10 +825,20 @@ class FakeX:
                 )
             if not self._engaged(parent):
                 raise _Reject(403, _problem(403, detail=_NOT_REPLIABLE))
+        fault = next((f for f in self._create_faults if f.count > 0), None)
+        if fault is not None:
+            fault.count -= 1
+            if not fault.stored:
+                await asyncio.sleep(fault.stall)
+                raise _Reject(fault.status or 503, _problem(fault.status or 503))
         tweet = self._store(text, self.brand, reply_to=parent_id)
         self.posted_replies.append(
             PostedReply(id=tweet.id, text=text, in_reply_to_tweet_id=parent_id)
         )
+        if fault is not None:
+            await asyncio.sleep(fault.stall)
+            if fault.status is not None:
+                raise _Reject(fault.status, _problem(fault.status))
         return web.json_response(
             {
                 "data": {
@@ -747,6 +855,10 @@ _TOO_LONG: Final = (
     "Your Tweet text is too long. For more information on how X determines text length see "
     "https://github.com/twitter/twitter-text."
 )
+
+
+def _kind(tweet: FakeTweet) -> str | None:
+    return next((kind for kind, _ in tweet.referenced_tweets), None)
 
 
 def _iso(moment: datetime) -> str:

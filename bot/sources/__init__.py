@@ -7,9 +7,22 @@ from bot.sources.base import (
     Author,
     FetchResult,
     Mention,
+    SendOutcome,
+    SendStatus,
     SentReply,
     Source,
     SourceLimits,
+    send_outcome,
 )
 
-__all__ = ["Author", "FetchResult", "Mention", "SentReply", "Source", "SourceLimits"]
+__all__ = [
+    "Author",
+    "FetchResult",
+    "Mention",
+    "SendOutcome",
+    "SendStatus",
+    "SentReply",
+    "Source",
+    "SourceLimits",
+    "send_outcome",
+]

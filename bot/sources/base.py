@@ -1,11 +1,21 @@
-"""The `Source` protocol and the network-neutral values that cross it."""
+"""The `Source` protocol and the network-neutral values that cross it.
+
+Posting a reply has three outcomes on every network (ARCHITECTURE rule 9): *sent* (the network
+gave an id), *refused* (it said no: certainly not posted, so the same text may be sent again) and
+*unknown* (a timeout, a 5xx, a dropped connection once the request was out, a crash). An unknown
+outcome is settled with `Source.find_reply`, and "not found" is only trusted once the network's
+`SourceLimits.reply_visible_after` has passed since the attempt.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
+
+from bot.errors import CarebotError, ConfigError, NetworkUnavailable, SourceError
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +61,50 @@ class SentReply:
     url: str
 
 
+class SendStatus(StrEnum):
+    """What is known about a post once its request has been made."""
+
+    SENT = "sent"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """The outcome of one attempt to post a reply; `reason` is fit to show a support agent."""
+
+    status: SendStatus
+    reply: SentReply | None = None
+    reason: str = ""
+
+
+def send_outcome(error: BaseException) -> SendOutcome:
+    """Classify what a failed `Source.reply` call means for the post: refused or unknown.
+
+    A `NetworkUnavailable` is unknown unless the adapter knows the request never left
+    (`may_have_posted=False`, e.g. connection refused); any other domain error is the network or
+    Carebot saying no before anything was posted. Anything unexpected is unknown: it may have
+    happened after the request was out.
+    """
+    if isinstance(error, NetworkUnavailable):
+        status = SendStatus.UNKNOWN if error.may_have_posted else SendStatus.REFUSED
+        return SendOutcome(status, reason=error.user_message)
+    if isinstance(error, SourceError | ConfigError):
+        return SendOutcome(SendStatus.REFUSED, reason=error.user_message)
+    if isinstance(error, CarebotError):
+        return SendOutcome(SendStatus.REFUSED, reason=error.user_message)
+    return SendOutcome(SendStatus.UNKNOWN, reason="The network's answer was lost.")
+
+
 @dataclass(frozen=True, slots=True)
 class SourceLimits:
-    """What a network allows: reply length (counted its way) and how often we may poll."""
+    """What a network allows: reply length (counted its way), how often we may poll, and how long
+    after posting a reply it is certain to be visible to `Source.find_reply`."""
 
     reply_max: int
     measure: Callable[[str], int]
     min_poll_seconds: float = 15.0
+    reply_visible_after: float = 30.0
 
 
 class Source(Protocol):
@@ -79,4 +126,16 @@ class Source(Protocol):
         """Return mentions newer than `cursor` (with no cursor: posted after `not_before`)."""
 
     async def reply(self, *, to_external_id: str, text: str) -> SentReply:
-        """Post `text` as a reply to the post `to_external_id`."""
+        """Post `text` as a reply to the post `to_external_id`.
+
+        Raise a domain error when it fails; `send_outcome` says whether it may have been posted.
+        """
+
+    async def find_reply(
+        self, *, to_external_id: str, text: str, not_before: datetime
+    ) -> SentReply | None:
+        """Return the brand's own reply to `to_external_id` with `text`, posted since `not_before`.
+
+        Used to settle a send whose outcome is unknown; `text` is compared as the network shows
+        it (links shortened, entities escaped). Raise a domain error when the network cannot tell.
+        """

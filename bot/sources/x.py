@@ -10,11 +10,13 @@ is untyped, so its calls are kept inside `_call`, which hands back plain JSON di
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import aiohttp
@@ -39,7 +41,7 @@ from bot.errors import (
 from bot.sources.base import Author, FetchResult, Mention, SentReply, SourceLimits
 from bot.sources.checks import PostCheck, PostStatus
 from bot.sources.x_meter import XMeter, has_link
-from bot.sources.x_text import X_REPLY_LIMIT, x_weighted_length
+from bot.sources.x_text import X_REPLY_LIMIT, url_spans, x_weighted_length
 
 __all__ = ["XSource", "unescape_x_text", "x_api_rewrite"]
 
@@ -73,7 +75,14 @@ def unescape_x_text(text: str) -> str:
 _EXPANSIONS: Final = ["author_id", "referenced_tweets.id"]
 _CHECK_FIELDS: Final = ["edit_history_tweet_ids", "note_tweet", "withheld", "author_id"]
 LOOKUP_BATCH: Final = 100  # GET /2/tweets takes at most 100 ids
-_UNREACHABLE: Final = "Can't reach X right now; Carebot will try again shortly."
+_UNREACHABLE: Final = "Can't reach X right now."
+# X's timelines are eventually consistent: a reply it accepted shows in the brand's own timeline
+# within seconds. Counted from when the attempt began, so it covers the 15 s the request itself
+# may take (X may store a post just before the client gives up) and 15 s for the timeline; past
+# this, "not in the timeline" is trusted to mean "not posted".
+X_REPLY_VISIBLE_AFTER: Final = 30.0
+# How many pages (of 100) of the brand's own recent posts a reply is looked for in.
+_OWN_POST_PAGES: Final = 5
 
 
 def x_api_rewrite(api_url: str) -> ClientMiddlewareType:
@@ -108,7 +117,12 @@ class XSource:
     """Read the brand's X mentions and reply to them through X API v2."""
 
     network = "x"
-    limits = SourceLimits(reply_max=X_REPLY_LIMIT, measure=x_weighted_length, min_poll_seconds=15)
+    limits = SourceLimits(
+        reply_max=X_REPLY_LIMIT,
+        measure=x_weighted_length,
+        min_poll_seconds=15,
+        reply_visible_after=X_REPLY_VISIBLE_AFTER,
+    )
 
     def __init__(
         self,
@@ -282,6 +296,61 @@ class XSource:
             replying=False,
         )
 
+    async def find_reply(
+        self, *, to_external_id: str, text: str, not_before: datetime
+    ) -> SentReply | None:
+        """Return the brand's reply to `to_external_id` with `text` posted since `not_before`.
+
+        Read from the brand's own timeline (`GET /2/users/:id/tweets`), newest first, matching
+        the post it replies to (`referenced_tweets` of type replied_to) and the text as X shows
+        it: links become t.co links and `&`, `<`, `>` come back as HTML entities.
+        """
+        self._require_user_context("X_ACCESS_TOKEN", "checking the brand's replies on X")
+        brand_id = await self._brand_id()
+        # A minute of slack for clocks that disagree; the text and the parent decide the match.
+        since = ensure_utc(not_before) - timedelta(minutes=1)
+        token: str | None = None
+        for _page in range(_OWN_POST_PAGES):
+            payload = await self._call(self._own_posts(brand_id, since, token), replying=False)
+            for tweet in payload.get("data") or []:
+                replied_to = {
+                    str(r.get("id"))
+                    for r in tweet.get("referenced_tweets", [])
+                    if r.get("type") == "replied_to"
+                }
+                if to_external_id in replied_to and same_post_text(
+                    str(tweet.get("text", "")), text
+                ):
+                    reply_id = str(tweet["id"])
+                    return SentReply(
+                        external_id=reply_id, url=f"https://x.com/i/web/status/{reply_id}"
+                    )
+            if "data" not in payload and "errors" in payload:
+                raise SourceError(
+                    f"X could not list the brand's own posts: {_first_error(payload)}"
+                )
+            token = payload.get("meta", {}).get("next_token")
+            if not token:
+                return None
+        return None
+
+    @staticmethod
+    def _own_posts(
+        brand_id: str, since: datetime, token: str | None
+    ) -> Callable[[Any], Awaitable[Any]]:
+        def request(client: Any) -> Awaitable[Any]:
+            return client.get_users_tweets(  # type: ignore[no-any-return]
+                brand_id,
+                start_time=since,
+                max_results=100,
+                exclude=["retweets"],
+                tweet_fields=_TWEET_FIELDS,
+                pagination_token=token,
+                user_auth=True,
+            )
+
+        return request
+
     async def _brand_id(self) -> str:
         if self._user_id is None:
             if not self._has_user_context:
@@ -332,6 +401,9 @@ class XSource:
             payload = await request(self._client)
         except tweepy.errors.HTTPException as exc:
             raise self._translate(exc, replying=replying) from exc
+        except aiohttp.ClientConnectorError as exc:
+            # The connection was never made, so X cannot have acted on the request.
+            raise NetworkUnavailable(_UNREACHABLE, may_have_posted=False) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise NetworkUnavailable(_UNREACHABLE) from exc
         except json.JSONDecodeError as exc:
@@ -357,9 +429,7 @@ class XSource:
                 "check the X API keys and tokens."
             )
         if isinstance(exc, tweepy.errors.TwitterServerError):
-            return NetworkUnavailable(
-                f"X is having trouble (error {status}); Carebot will try again shortly."
-            )
+            return NetworkUnavailable(f"X is having trouble (error {status}).")
         if replying and status == 403 and _REPLY_RULE in " ".join(_all_messages(exc)):
             return ReplyNotAllowed(_NOT_ALLOWED)
         if replying and isinstance(exc, tweepy.errors.HTTPException) and 400 <= status < 500:
@@ -437,6 +507,28 @@ def _post_text(tweet: dict[str, Any]) -> str:
     note = tweet.get("note_tweet")
     raw = note.get("text") if isinstance(note, dict) else None
     return unescape_x_text(str(raw if isinstance(raw, str) else tweet.get("text", "")))
+
+
+def same_post_text(shown: str, sent: str) -> bool:
+    """Whether `shown` (a post's text as X returns it) is the text `sent` was posted with."""
+    return _comparable(html.unescape(shown)) == _comparable(sent)
+
+
+# A reply's text as X returns it starts with the @handles it answers, which X adds itself.
+_LEADING_MENTIONS = re.compile(r"^(?:[@\uff20]\w{1,15}\s+)+")
+
+
+def _comparable(text: str) -> str:
+    # X replaces every link with a t.co link of its own; compare everything around the links.
+    text = _LEADING_MENTIONS.sub("", unicodedata.normalize("NFC", text).strip())
+    parts: list[str] = []
+    position = 0
+    for start, end in url_spans(text):
+        parts.append(text[position:start])
+        parts.append("\u0000")
+        position = end
+    parts.append(text[position:])
+    return " ".join("".join(parts).split())
 
 
 def _api_message(exc: Any) -> str:

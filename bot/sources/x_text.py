@@ -1,18 +1,24 @@
-"""X's weighted character count (twitter-text v3), so replies are measured the way X measures them.
+"""X's weighted character count (twitter-text 3.1.0), so replies are measured the way X measures
+them, checked against twitter-text's own conformance cases (tests/data/twitter-text/).
 
-X counts NFC code points: most Latin, Greek, Cyrillic, Hebrew, Arabic and general punctuation weigh
-1, everything else (CJK, most symbols, astral characters) weighs 2, every link weighs 23 however
-long it is, and a whole emoji sequence (ZWJ family, skin tone, flag, keycap, tag flag) weighs 2.
-Link and emoji recognition follow twitter-text closely but with compact rules instead of its full
-TLD list and emoji table; where they differ it is at the fringes (rare TLDs, newest emoji).
+twitter-text's `parseTweet` with its v3 configuration: the text is NFC-normalised first; every
+link weighs 23 however long it is; a whole emoji sequence (ZWJ family, skin tone, flag, keycap,
+tag flag) weighs 2; any other code point weighs 1 in the ranges below (most Latin, Greek,
+Cyrillic, Hebrew, Arabic, general punctuation) and 2 elsewhere (CJK, most symbols). Links are
+found with a port of twitter-text's `extractUrlsWithIndices`, with its regexes and its list of
+top-level domains (`bot.sources.x_tlds`). Emoji are recognised with compact rules equivalent to
+twemoji's for the emoji Unicode has defined; a future emoji may count per code point until added.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any, Final
 
-__all__ = ["X_REPLY_LIMIT", "X_URL_WEIGHT", "x_weighted_length"]
+from bot.sources.x_tlds import COUNTRY_TLDS, GENERIC_TLDS
+
+__all__ = ["X_REPLY_LIMIT", "X_URL_WEIGHT", "url_spans", "x_weighted_length"]
 
 X_REPLY_LIMIT = 280
 X_URL_WEIGHT = 23
@@ -21,8 +27,6 @@ _DEFAULT_WEIGHT = 2
 # twitter-text v3 config: code point ranges (inclusive) that weigh 1.
 _LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 
-# Extended_Pictographic (Unicode emoji-data), condensed to ranges. Text-default symbols that weigh
-# 1 on their own (© ®) are left out: they only become an emoji with U+FE0F, handled below.
 _PICTO = (
     "\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a\u231b\u2328\u2388\u23cf"
     "\u23e9-\u23f3\u23f8-\u23fa\u24c2\u25aa\u25ab\u25b6\u25c0\u25fb-\u25fe\u2600-\u2605"
@@ -48,194 +52,167 @@ _EMOJI = re.compile(
     rf"|{_EMOJI_ELEMENT}(?:\u200d{_EMOJI_ELEMENT})*"
 )
 
-# Generic TLDs twitter-text links without a scheme; two-letter TLDs are treated as country codes.
-_GENERIC_TLDS = frozenset(
-    [
-        "academy",
-        "aero",
-        "agency",
-        "app",
-        "art",
-        "asia",
-        "bank",
-        "bar",
-        "biz",
-        "blog",
-        "build",
-        "business",
-        "buzz",
-        "cafe",
-        "capital",
-        "care",
-        "cat",
-        "center",
-        "city",
-        "click",
-        "cloud",
-        "club",
-        "codes",
-        "com",
-        "company",
-        "consulting",
-        "coop",
-        "design",
-        "dev",
-        "digital",
-        "email",
-        "events",
-        "fashion",
-        "finance",
-        "fun",
-        "fund",
-        "game",
-        "games",
-        "gallery",
-        "global",
-        "gmbh",
-        "gov",
-        "group",
-        "guru",
-        "health",
-        "help",
-        "host",
-        "icu",
-        "inc",
-        "info",
-        "int",
-        "jobs",
-        "life",
-        "link",
-        "live",
-        "llc",
-        "lol",
-        "love",
-        "ltd",
-        "media",
-        "mil",
-        "mobi",
-        "money",
-        "museum",
-        "name",
-        "net",
-        "network",
-        "news",
-        "ninja",
-        "one",
-        "online",
-        "org",
-        "page",
-        "photo",
-        "photography",
-        "pics",
-        "pizza",
-        "plus",
-        "post",
-        "pro",
-        "rocks",
-        "run",
-        "science",
-        "services",
-        "shop",
-        "site",
-        "social",
-        "software",
-        "solutions",
-        "space",
-        "store",
-        "studio",
-        "support",
-        "systems",
-        "team",
-        "tech",
-        "technology",
-        "tel",
-        "today",
-        "tools",
-        "top",
-        "travel",
-        "tube",
-        "video",
-        "vip",
-        "watch",
-        "website",
-        "wiki",
-        "work",
-        "works",
-        "world",
-        "wtf",
-        "xxx",
-        "xyz",
-        "zone",
-    ]
+# -- twitter-text's URL regexes (js/src/regexp/*.js), in Python's syntax ------------------------
+_DIRECTIONAL = "\u202a-\u202e\u061c\u200e\u200f\u2066\u2067\u2068\u2069"
+_INVALID = "\ufffe\ufeff\uffff"
+_SPACES = "\x09-\x0d\x20\x85\xa0\u1680\u180e\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_PUNCT = r"""!'#%&'()*+,\\\-./:;<=>?@\[\]^_{|}~$"""
+_LATIN_ACCENTS = (
+    "\xc0-\xd6\xd8-\xf6\xf8-\xff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259\u025b\u0263\u0268"
+    "\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
 )
-_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
-_URL = re.compile(
-    r"(?<![\w@\uff20$#\uff03\u202a-\u202e./-])"
-    r"(?P<scheme>https?://)?"
-    rf"(?P<host>(?:{_LABEL}\.)+{_LABEL}|\d{{1,3}}(?:\.\d{{1,3}}){{3}})"
-    r"(?![\w@+-])"
-    r"(?::\d{1,5})?"
-    r"(?P<path>[/?#][^\s\"<>]*)?",
+_CYRILLIC = "\u0400-\u04ff"
+_PRECEDING = rf"(?:[^A-Za-z0-9@\uff20$#\uff03{_INVALID}]|[{_DIRECTIONAL}]|^)"
+_DOMAIN_CHAR = rf"[^{_PUNCT}{_SPACES}{_INVALID}{_DIRECTIONAL}]"
+_SUBDOMAIN = rf"(?:(?:{_DOMAIN_CHAR}(?:[_-]|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\.)"
+_DOMAIN_NAME = rf"(?:(?:{_DOMAIN_CHAR}(?:-|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\.)"
+_TLD_END = r"(?=[^0-9a-zA-Z@+-]|$)"
+
+
+def _trie_pattern(names: tuple[str, ...]) -> str:
+    """Return a regex matching any of `names`, longest first, as a trie.
+
+    Equivalent to twitter-text's plain alternation (two names can only both match at one place
+    if one starts with the other, and its lists put the longer first), but a failed attempt
+    costs a few steps instead of one per name: a long chain of dotted labels that never reaches
+    a known TLD made the plain form take seconds.
+    """
+    trie: dict[str, Any] = {}
+    for name in names:
+        node = trie
+        for char in name.lower():
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def pattern(node: dict[str, Any]) -> str:
+        ends = "" in node
+        branches = [re.escape(char) + pattern(child) for char, child in node.items() if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if ends:
+            return f"(?:{body})?"
+        return body
+
+    return pattern(trie)
+
+
+_GTLD = rf"(?:{_trie_pattern(GENERIC_TLDS)}{_TLD_END})"
+_CCTLD = rf"(?:{_trie_pattern(COUNTRY_TLDS)}{_TLD_END})"
+_PUNYCODE = r"(?:xn--[\-0-9a-z]+)"
+# twitter-text leaves the number of labels open; DNS allows 127, and the bound keeps a long chain
+# of dotted words from costing seconds of backtracking.
+_DOMAIN = rf"(?:{_SUBDOMAIN}{{0,126}}{_DOMAIN_NAME}(?:{_GTLD}|{_CCTLD}|{_PUNYCODE}))"
+_PATH_CHAR = rf"[a-z{_CYRILLIC}0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&{_LATIN_ACCENTS}]"
+_BALANCED_PARENS = rf"\((?:{_PATH_CHAR}+|(?:{_PATH_CHAR}*\({_PATH_CHAR}+\){_PATH_CHAR}*))\)"
+_PATH_END = rf"(?:[+\-a-z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]|(?:{_BALANCED_PARENS}))"
+_PATH = (
+    rf"(?:(?:{_PATH_CHAR}*(?:{_BALANCED_PARENS}{_PATH_CHAR}*)*{_PATH_END})"
+    rf"|(?:@{_PATH_CHAR}+/))"
+)
+_QUERY_CHAR = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
+_QUERY_END = r"[a-z0-9\-_&=#/]"
+_EXTRACT_URL = re.compile(
+    rf"(?P<before>{_PRECEDING})"
+    r"(?P<url>"
+    r"(?P<protocol>https?://)?"
+    rf"(?P<domain>{_DOMAIN})"
+    r"(?::(?P<port>[0-9]+))?"
+    rf"(?P<path>/{_PATH}*)?"
+    rf"(?P<query>\?{_QUERY_CHAR}*{_QUERY_END})?"
+    r")",
     re.IGNORECASE,
 )
-_ASCII_HOST = re.compile(r"[a-z0-9.-]+", re.IGNORECASE)
-_TRAILING = ".,:;!?'*"
-_CLOSERS = {")": "(", "]": "["}
+_ASCII_DOMAIN = re.compile(
+    rf"(?:(?:[\-a-z0-9{_LATIN_ACCENTS}]+)\.)+(?:{_GTLD}|{_CCTLD}|{_PUNYCODE})", re.IGNORECASE
+)
+# A link never spans a space, and its domain ends in ".<known TLD>": words without one are skipped
+# before the costly expression is tried on them.
+_WORD = re.compile(rf"[^{_SPACES}]+")
+_ENDS_A_DOMAIN = re.compile(rf"\.(?:{_GTLD}|{_CCTLD}|{_PUNYCODE})", re.IGNORECASE)
+_INVALID_BEFORE_BARE_URL = re.compile(r"[-_./]$")
+_TCO_URL = re.compile(rf"^https?://t\.co/([a-z0-9]+)(?:\?{_QUERY_CHAR}*{_QUERY_END})?", re.I)
+_MAX_URL_LENGTH: Final = 4096
+_MAX_TCO_SLUG_LENGTH: Final = 40
+_MAX_LABEL_LENGTH: Final = 63
 
 
-def x_weighted_length(text: str) -> int:
-    """Return the length of `text` as X counts it against the 280 limit."""
+def x_weighted_length(text: str, *, emoji_sequences: bool = True) -> int:
+    """Return the length of `text` as X counts it against the 280 limit.
+
+    `emoji_sequences=False` is twitter-text's older v2 configuration (each code point of an emoji
+    weighs 2), kept to check the count against both sets of published cases.
+    """
     normalized = unicodedata.normalize("NFC", text)
+    weigh = _plain_weight if emoji_sequences else _chars_weight
     total = 0
     position = 0
-    for start, end in _url_spans(normalized):
-        total += _plain_weight(normalized[position:start]) + X_URL_WEIGHT
+    for start, end in url_spans(normalized):
+        total += weigh(normalized[position:start]) + X_URL_WEIGHT
         position = end
-    return total + _plain_weight(normalized[position:])
+    return total + weigh(normalized[position:])
 
 
-def _url_spans(text: str) -> list[tuple[int, int]]:
+def url_spans(text: str) -> list[tuple[int, int]]:
+    """Return the (start, end) of every link in NFC `text`, as twitter-text finds them."""
     spans: list[tuple[int, int]] = []
-    for match in _URL.finditer(text):
-        host = match["host"]
-        if not _valid_host(
-            host, with_scheme=match["scheme"] is not None, has_path=bool(match["path"])
-        ):
-            continue
-        end = match.start() + len(_trim_url(match[0]))
-        spans.append((match.start(), end))
+    if "." not in text:
+        return spans
+    for word in _WORD.finditer(text):
+        if _ENDS_A_DOMAIN.search(word[0]) is not None:
+            spans += _word_url_spans(word[0], word.start())
     return spans
 
 
-def _valid_host(host: str, *, with_scheme: bool, has_path: bool) -> bool:
-    labels = host.split(".")
-    if any(len(label) > 63 for label in labels):
-        return False
-    if all(label.isdigit() for label in labels):
-        return with_scheme and all(int(label) <= 255 for label in labels)
-    tld = labels[-1].lower()
-    if not tld.isalpha():
-        return False
-    if with_scheme:
-        return True
-    # Without a scheme twitter-text only links ASCII domains with a TLD it knows, and not a bare
-    # "name.cc" (too often a typo or an abbreviation) unless a path follows; t.co is the exception.
-    if not _ASCII_HOST.fullmatch(host) or "_" in host:
-        return False
-    if len(tld) == 2:
-        return has_path or len(labels) > 2 or host.lower() == "t.co"
-    return tld in _GENERIC_TLDS
+def _word_url_spans(word: str, offset: int) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for match in _EXTRACT_URL.finditer(word):
+        url, protocol, domain = match["url"], match["protocol"], match["domain"]
+        start, end = offset + match.start("url"), offset + match.end("url")
+        if not _valid_url(url, protocol or "https://", domain):
+            continue
+        if protocol:
+            tco = _TCO_URL.match(url)
+            if tco is not None:
+                if len(tco[1]) > _MAX_TCO_SLUG_LENGTH:
+                    continue
+                end = start + len(tco[0])
+            spans.append((start, end))
+            continue
+        if _INVALID_BEFORE_BARE_URL.search(match["before"]):
+            continue
+        # Without a scheme only the ASCII (and Latin-accented) domains inside the match link.
+        found = [(start + m.start(), start + m.end()) for m in _ASCII_DOMAIN.finditer(domain)]
+        if not found:
+            continue
+        if match["path"]:
+            found[-1] = (found[-1][0], end)
+        spans.extend(found)
+    return spans
 
 
-def _trim_url(url: str) -> str:
-    """Drop trailing punctuation and unbalanced closing brackets, as twitter-text does."""
-    while url:
-        last = url[-1]
-        if last in _TRAILING or (last in _CLOSERS and url.count(last) > url.count(_CLOSERS[last])):
-            url = url[:-1]
-        else:
-            break
-    return url
+def _valid_url(url: str, protocol: str, domain: str) -> bool:
+    """twitter-text's isValidUrl: the domain converts to ASCII, and the URL is not too long."""
+    ascii_domain = _to_ascii(domain)
+    if not ascii_domain:
+        return False
+    return len(protocol) + len(url) + len(ascii_domain) - len(domain) <= _MAX_URL_LENGTH
+
+
+def _to_ascii(domain: str) -> str | None:
+    """Punycode each label as twitter-text's idna.toAscii does; None when a label is unusable."""
+    if domain[:4].lower() == "xn--" and not _ASCII_DOMAIN.search(domain):
+        return None
+    labels: list[str] = []
+    for label in domain.split("."):
+        try:
+            encoded = label if label.isascii() else "xn--" + label.encode("punycode").decode()
+        except UnicodeError:
+            return None
+        if not 1 <= len(encoded) <= _MAX_LABEL_LENGTH:
+            return None
+        labels.append(encoded)
+    return ".".join(labels)
 
 
 def _plain_weight(segment: str) -> int:

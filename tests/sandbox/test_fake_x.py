@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -312,3 +313,72 @@ async def test_clock_is_injected() -> None:
     async with FakeX(clock=lambda: frozen) as fake:
         tweet = fake.add_mention()
     assert tweet.created_at == frozen
+
+
+# -- faults that leave a client unsure, and the brand's own timeline ---------------------------
+
+
+def reply_to(mention_id: str, text: str = "On it!") -> dict[str, Any]:
+    return {"text": text, "reply": {"in_reply_to_tweet_id": mention_id}}
+
+
+async def test_fail_after_storing_stores_then_answers_5xx(
+    x: FakeX, http: aiohttp.ClientSession
+) -> None:
+    mention = x.add_mention()
+    x.fail_after_storing(503)
+    status, body, headers = await call(
+        http, x, "POST", "/2/tweets", headers=OAUTH, json=reply_to(mention.id)
+    )
+    assert status == 503
+    assert body["status"] == 503
+    assert "x-rate-limit-remaining" in headers
+    assert [p["text"] for p in x.posted_replies] == ["On it!"]
+    status, _, _ = await call(
+        http, x, "POST", "/2/tweets", headers=OAUTH, json=reply_to(mention.id, "Again")
+    )
+    assert status == 201  # one fault, then normal service
+
+
+async def test_stall_after_storing_stores_before_the_client_gives_up(
+    x: FakeX, http: aiohttp.ClientSession
+) -> None:
+    mention = x.add_mention()
+    x.stall_after_storing(5)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await call(http, x, "POST", "/2/tweets", headers=OAUTH, json=reply_to(mention.id))
+    assert [p["text"] for p in x.posted_replies] == ["On it!"]
+
+
+async def test_stall_before_storing_stores_nothing(x: FakeX, http: aiohttp.ClientSession) -> None:
+    mention = x.add_mention()
+    x.stall_before_storing(0.2, status=503)
+    status, _, _ = await call(
+        http, x, "POST", "/2/tweets", headers=OAUTH, json=reply_to(mention.id)
+    )
+    assert status == 503
+    assert x.posted_replies == []
+
+
+async def test_user_timeline_lists_own_posts_newest_first(
+    x: FakeX, http: aiohttp.ClientSession
+) -> None:
+    mention = x.add_mention()
+    first = x.add_brand_post("Hello", in_reply_to=mention)
+    second = x.add_brand_post("News")
+    path = f"/2/users/{x.brand.id}/tweets"
+    query = {"tweet.fields": "referenced_tweets,created_at", "max_results": "5"}
+    status, body, headers = await call(http, x, "GET", path, headers=BEARER, params=query)
+    assert status == 200
+    assert [t["id"] for t in body["data"]] == [second.id, first.id]
+    assert body["data"][1]["referenced_tweets"] == [{"type": "replied_to", "id": mention.id}]
+    assert body["meta"] == {"result_count": 2, "newest_id": second.id, "oldest_id": first.id}
+    assert "x-rate-limit-limit" in headers
+    status, body, _ = await call(
+        http, x, "GET", path, headers=BEARER, params={**query, "exclude": "replies"}
+    )
+    assert [t["id"] for t in body["data"]] == [second.id]
+    x.timeline_delay = 60
+    status, body, _ = await call(http, x, "GET", path, headers=BEARER, params=query)
+    assert body == {"meta": {"result_count": 0}}

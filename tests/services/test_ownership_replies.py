@@ -21,7 +21,7 @@ from bot.errors import (
     ReplyTooLong,
 )
 from bot.ownership import OwnershipService
-from bot.replies import ReplyService
+from bot.replies import ReplyNotSent, ReplyService
 from bot.sandbox.slack import FakeSlack
 from bot.sources import Author, FetchResult, SentReply, SourceLimits
 from bot.sources.x_text import x_weighted_length
@@ -62,6 +62,14 @@ class RecordingSource:
             raise error
         self.replies.append((to_external_id, text))
         return SentReply(external_id=f"9{len(self.replies)}", url="https://x.com/i/web/status/9")
+
+    async def find_reply(
+        self, *, to_external_id: str, text: str, not_before: datetime
+    ) -> SentReply | None:
+        for index, (target, sent) in enumerate(self.replies, start=1):
+            if (target, sent) == (to_external_id, text):
+                return SentReply(external_id=f"9{index}", url="https://x.com/i/web/status/9")
+        return None
 
 
 async def seed(sessions: SessionFactory) -> int:
@@ -208,8 +216,9 @@ async def test_failed_reply_is_kept_and_can_be_retried(
     case_id = await seed(sessions)
     source = RecordingSource()
     _, replies = services(sessions, clock, open_access, source)
-    source.fail_with = NetworkUnavailable("X is not answering right now.")
-    with pytest.raises(NetworkUnavailable):
+    # Refused before anything left (connection refused): certainly not posted, so retryable.
+    source.fail_with = NetworkUnavailable("X is not answering right now.", may_have_posted=False)
+    with pytest.raises(ReplyNotSent):
         await replies.send(case_id=case_id, user="U0AMY", text="On it", key="k", resolve_after=True)
     async with sessions() as s:
         reply = (await s.scalars(select(Reply))).one()

@@ -21,8 +21,8 @@ from bot.errors import (
     ReplyTooLong,
 )
 from bot.sandbox.x import FakeX
-from bot.sources.base import Source
-from bot.sources.x import XSource
+from bot.sources.base import SentReply, Source
+from bot.sources.x import XSource, same_post_text
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -325,3 +325,102 @@ async def test_no_traffic_leaves_loopback(
     assert all(address[0] == "127.0.0.1" for address in connected)
     assert len(x.requests) == 4  # users/me (brand id), users/me, mentions, reply
     assert {r.headers["Host"] for r in x.requests} == {x.api_url.removeprefix("http://")}
+
+
+# -- settling a reply whose outcome was lost --------------------------------------------------
+
+
+async def test_find_reply_finds_the_brands_reply_with_that_text(x: FakeX, source: XSource) -> None:
+    mention = x.add_mention()
+    other = x.add_mention("@acmehelp another question", author_handle="bob")
+    x.add_brand_post("Sorry, Dana! DM sent.", in_reply_to=other)  # same text, other post
+    x.add_brand_post("A different answer", in_reply_to=mention)
+    x.add_brand_post("Unrelated announcement")
+    since = x.clock()
+    posted = x.add_brand_post("Sorry, Dana! DM sent.", in_reply_to=mention)
+    found = await source.find_reply(
+        to_external_id=mention.id, text="Sorry, Dana! DM sent.", not_before=since
+    )
+    assert found == SentReply(external_id=posted.id, url=f"https://x.com/i/web/status/{posted.id}")
+    timeline = [r for r in x.requests if r.path.endswith("/tweets") and r.method == "GET"]
+    assert timeline[-1].path == f"/2/users/{x.brand.id}/tweets"
+    assert timeline[-1].headers["Authorization"].startswith("OAuth ")
+    assert timeline[-1].query["exclude"] == "retweets"
+    missing = await source.find_reply(
+        to_external_id=mention.id, text="Never sent", not_before=since
+    )
+    assert missing is None
+
+
+async def test_find_reply_reads_past_the_first_page(x: FakeX, source: XSource) -> None:
+    mention = x.add_mention()
+    since = x.clock()
+    wanted = x.add_brand_post("The one we need", in_reply_to=mention)
+    for i in range(150):  # newer posts push it to the second page
+        x.add_brand_post(f"News {i}")
+    found = await source.find_reply(
+        to_external_id=mention.id, text="The one we need", not_before=since
+    )
+    assert found is not None
+    assert found.external_id == wanted.id
+
+
+async def test_find_reply_respects_the_timeline_delay(x: FakeX, source: XSource) -> None:
+    mention = x.add_mention()
+    since = x.clock()
+    x.timeline_delay = 3600  # X has stored it but does not show it yet
+    x.add_brand_post("Hello!", in_reply_to=mention)
+    found = await source.find_reply(to_external_id=mention.id, text="Hello!", not_before=since)
+    assert found is None
+
+
+async def test_find_reply_when_x_is_down_raises(x: FakeX, source: XSource) -> None:
+    x.outage(503)
+    with pytest.raises(NetworkUnavailable):
+        await source.find_reply(to_external_id="1", text="Hello!", not_before=x.clock())
+
+
+@pytest.mark.parametrize(
+    ("shown", "sent"),
+    [
+        ("Fish &amp; chips &lt;3", "Fish & chips <3"),  # X returns entities escaped
+        ("Track it: https://t.co/AbC123xyz9 thanks", "Track it: acme.io/track/991 thanks"),
+        ("See https://t.co/AbC123xyz9", "See https://acme.example.com/help?id=4&x=1"),
+        ("caf\u00e9 ok", "cafe\u0301 ok"),  # NFC on both sides
+        ("@dana Sorry about that!", "Sorry about that!"),  # X puts the reply's @handles first
+        ("@dana @acmehelp Sorry!", "@dana Sorry!"),
+    ],
+)
+def test_post_text_is_compared_as_x_shows_it(shown: str, sent: str) -> None:
+    assert same_post_text(shown, sent)
+
+
+def test_different_text_is_not_the_same_post() -> None:
+    assert not same_post_text("Thanks!", "Thanks!!")
+    assert not same_post_text("See https://t.co/AbC123xyz9 now", "See acme.io/a later")
+
+
+async def test_accepted_then_503_leaves_a_post_and_an_unknown_outcome(
+    x: FakeX, source: XSource
+) -> None:
+    mention = x.add_mention()
+    x.fail_after_storing(503)
+    with pytest.raises(NetworkUnavailable) as caught:
+        await source.reply(to_external_id=mention.id, text="Hi!")
+    assert caught.value.may_have_posted
+    assert len(x.posted_replies) == 1
+    found = await source.find_reply(to_external_id=mention.id, text="Hi!", not_before=x.clock())
+    assert found is not None
+    assert found.external_id == x.posted_replies[0]["id"]
+
+
+async def test_connection_refused_certainly_did_not_post(x: FakeX) -> None:
+    source = make_source(x)
+    await source.start()
+    await x.stop()
+    try:
+        with pytest.raises(NetworkUnavailable) as caught:
+            await source.reply(to_external_id="1", text="Hi!")
+    finally:
+        await source.close()
+    assert not caught.value.may_have_posted

@@ -1,15 +1,68 @@
-"""X's weighted length: twitter-text v3 conformance examples and properties."""
+"""X's weighted length: twitter-text's published conformance cases (vendored unchanged under
+tests/data/twitter-text/), a few more known lengths, and properties."""
 
 from __future__ import annotations
 
 import string
 import unicodedata
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.sources.x_text import X_REPLY_LIMIT, x_weighted_length
+from bot.sources.x_text import X_REPLY_LIMIT, url_spans, x_weighted_length
+
+CONFORMANCE = Path(__file__).resolve().parents[1] / "data" / "twitter-text"
+
+
+def _cases(file: str, *groups: str) -> list[Any]:
+    tests = yaml.safe_load((CONFORMANCE / file).read_text(encoding="utf-8"))["tests"]
+    return [
+        pytest.param(case, id=f"{group}: {case['description']}")
+        for group in groups
+        for case in tests[group]
+    ]
+
+
+@pytest.mark.parametrize(
+    "case",
+    _cases(
+        "validate.yml",
+        "WeightedTweetsWithDiscountedEmojiCounterTest",
+        "UnicodeDirectionalMarkerCounterTest",
+    ),
+)
+def test_weighted_length_conformance_v3(case: dict[str, Any]) -> None:
+    assert x_weighted_length(case["text"]) == case["expected"]["weightedLength"]
+
+
+@pytest.mark.parametrize("case", _cases("validate.yml", "WeightedTweetsCounterTest"))
+def test_weighted_length_conformance_v2_config(case: dict[str, Any]) -> None:
+    # The same counter with emoji sequences not discounted: twitter-text's v2 configuration.
+    expected = case["expected"]["weightedLength"]
+    assert x_weighted_length(case["text"], emoji_sequences=False) == expected
+
+
+@pytest.mark.parametrize(
+    "case",
+    _cases("extract.yml", "urls", "tco_urls_with_params"),
+)
+def test_links_found_as_twitter_text_extracts_them(case: dict[str, Any]) -> None:
+    text = unicodedata.normalize("NFC", case["text"])
+    assert [text[start:end] for start, end in url_spans(text)] == case["expected"]
+
+
+@pytest.mark.parametrize(
+    "case", _cases("extract.yml", "urls_with_indices", "urls_with_directional_markers")
+)
+def test_link_positions_conformance(case: dict[str, Any]) -> None:
+    expected = [(entity["url"], tuple(entity["indices"])) for entity in case["expected"]]
+    text = case["text"]
+    assert [(text[start:end], (start, end)) for start, end in url_spans(text)] == expected
+
 
 # Expected values from twitter-text's conformance suite (validate.yml, v3 config) where it has them.
 KNOWN = [
@@ -42,7 +95,11 @@ KNOWN = [
     ("example.com", 23),
     ("foo.co.jp", 23),
     ("t.co", 23),
-    ("foo.jp", 6),  # a bare name.cc is not linked without a path
+    # twitter-text 3.x links a bare name.cc too (older versions did not without a path).
+    ("foo.jp", 23),
+    ("a.co", 23),
+    ("étest.io/x", 24),  # the link starts after the é, which twitter-text leaves out of it
+    ("你test.io/x", 25),
     ("acme.io/pricing.", 24),  # trailing full stop is not part of the link
     ("mail joe@example.com", 20),  # an e-mail address is not a link
     ("randomurl" * 7 + "s.com", 68),  # a 64-character label is not a domain
@@ -97,3 +154,9 @@ def test_a_space_separates_counts(head: str, tail: str) -> None:
 @given(st.text(alphabet=string.ascii_lowercase + string.digits + "/-_", max_size=400))
 def test_any_link_counts_23(path: str) -> None:
     assert x_weighted_length(f"https://example.com/{path}") == 23
+
+
+def test_long_chains_of_dotted_words_are_not_links() -> None:
+    # No label is a known TLD, so none of it links (and it is skipped without backtracking).
+    assert x_weighted_length("a." * 1500) == 3000
+    assert x_weighted_length("a." * 100 + "com") == 23
