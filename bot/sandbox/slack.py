@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.sandbox import blockkit
+from bot.sandbox.socket_mode import APP_TOKEN, LINK_PATH, FakeSocketMode
 
 JSON = dict[str, Any]
 ApiHandler = Callable[[JSON], JSON]
@@ -269,6 +270,7 @@ class FakeSlack:
         team_id: str = "T0SANDBOX",
         bot_user_id: str = "U0CAREBOT",
         clock: Callable[[], float] = time.monotonic,
+        app_token: str = APP_TOKEN,
     ) -> None:
         self.bot_token = bot_token
         self.signing_secret = signing_secret
@@ -324,6 +326,8 @@ class FakeSlack:
             "reactions.add": self._reactions_add,
         }
         self.add_user(bot_user_id, name="carebot", real_name="Carebot", is_bot=True)
+        # apps.connections.open and the WebSocket behind it (bot.sandbox.socket_mode).
+        self.socket_mode = FakeSocketMode(self, app_token=app_token, clock=clock)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -332,6 +336,7 @@ class FakeSlack:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{response_id}", self._handle_response_url)
+        app.router.add_get(LINK_PATH, self.socket_mode.handle_link)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -344,6 +349,7 @@ class FakeSlack:
     async def stop(self) -> None:
         """Stop serving and release the port."""
         if self._runner is not None:
+            await self.socket_mode.close_all()
             await self._runner.cleanup()
             self._runner = None
 
@@ -563,8 +569,9 @@ class FakeSlack:
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args, token, bad_field = await self._read_args(request)
+        from_header = request.headers.get("Authorization", "").startswith("Bearer ")
         try:
-            body = self._dispatch(method, args, token, bad_field)
+            body = self._dispatch(method, args, token, bad_field, from_header=from_header)
             status, headers = 200, {}
         except SlackApiFailure as failure:
             body = {"ok": False, "error": failure.error, **failure.extra}
@@ -610,7 +617,15 @@ class FakeSlack:
             token = auth.removeprefix("Bearer ").strip()
         return args, token if isinstance(token, str) else None, bad_field
 
-    def _dispatch(self, method: str, args: JSON, token: str | None, bad_field: str | None) -> JSON:
+    def _dispatch(
+        self,
+        method: str,
+        args: JSON,
+        token: str | None,
+        bad_field: str | None,
+        *,
+        from_header: bool = True,
+    ) -> JSON:
         """Apply outages, injected failures, auth and rate limits, then run the method."""
         now = self.clock()
         if self._outage_until is not None:
@@ -618,6 +633,9 @@ class FakeSlack:
                 raise SlackApiFailure("service_unavailable", status=503)
             self._outage_until = None
         self._raise_injected_failure(method)
+        if method == "apps.connections.open":
+            # The one method that takes the app-level token, not the bot token.
+            return {"ok": True, **self.socket_mode.connections_open(token, from_header=from_header)}
         handler = self._methods.get(method)
         if handler is None:
             raise SlackApiFailure("unknown_method")
