@@ -44,6 +44,14 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--http", action="store_true", help="serve POST /slack/events over HTTP")
     run.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    run.add_argument(
+        "--health-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="in Socket Mode, serve GET /healthz on this port (on --host); HTTP mode serves it "
+        "on --port",
+    )
     sub.add_parser("migrate", help="apply database migrations and exit")
     sub.add_parser("check", help="validate configuration and credentials")
     demo = sub.add_parser("demo", help="the whole loop against built-in sandbox Slack and X")
@@ -63,7 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.require_for_run(http=args.http)
             from bot.runtime import serve
 
-            run_async(serve(settings, http=args.http, host=args.host, port=args.port))
+            run_async(
+                serve(
+                    settings,
+                    http=args.http,
+                    host=args.host,
+                    port=args.port,
+                    health_port=args.health_port,
+                )
+            )
             return EXIT_OK
         if args.command == "migrate":
             return run_async(_migrate(settings))

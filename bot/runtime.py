@@ -4,15 +4,15 @@ HTTP or Socket Mode, and shut down cleanly on SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import ClientSession, web
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,6 +34,7 @@ from bot.replies import ReplyService
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import ResponsePolicy, start_deadline
+from bot.socket_mode import SocketModeLink
 from bot.sources import Source
 from storage.engine import SessionFactory, create_engine, session_factory
 from storage.migrate import current_revision, upgrade
@@ -125,6 +126,8 @@ class Runtime:
         self.in_flight = InFlight()
         self.ready = False
         self.revision: str | None = None
+        # Set by `serve` in Socket Mode: the link to Slack, for /healthz to report on.
+        self.socket_mode: SocketModeLink | None = None
 
     async def start(self) -> None:
         """Migrate the database, open clients and sources, and start the periodic jobs."""
@@ -252,12 +255,16 @@ class Runtime:
     def health(self) -> dict[str, Any]:
         """Return the /healthz body."""
         source = self.deps.source if self.deps else None
-        return {
+        body: dict[str, Any] = {
             "status": "ok" if self.ready else "starting",
             "database": {"revision": self.revision},
             "sources": [source.network] if source else [],
             "jobs": self.scheduler.job_ids(),
         }
+        if self.socket_mode is not None:
+            link = self.socket_mode.status()
+            body["socket_mode"] = {"connected": link.connected, "detail": link.detail}
+        return body
 
 
 def health_app(runtime: Runtime) -> web.Application:
@@ -268,12 +275,24 @@ def health_app(runtime: Runtime) -> web.Application:
         raise ConfigError("SLACK_SIGNING_SECRET", "is required to serve Slack over HTTP")
     app = web.Application()
     app.router.add_post(EVENTS_PATH, slack_events_handler(runtime.app, secret.get_secret_value()))
+    app.router.add_get("/healthz", healthz_handler(runtime))
+    return app
+
+
+def healthz_handler(runtime: Runtime) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Return the GET /healthz handler, the same in HTTP mode and on Socket Mode's health port."""
 
     async def healthz(_request: web.Request) -> web.Response:
         body = runtime.health()
         return web.json_response(body, status=200 if runtime.ready else 503)
 
-    app.router.add_get("/healthz", healthz)
+    return healthz
+
+
+def healthz_app(runtime: Runtime) -> web.Application:
+    """Return the aiohttp app serving only GET /healthz (Socket Mode's `--health-port`)."""
+    app = web.Application()
+    app.router.add_get("/healthz", healthz_handler(runtime))
     return app
 
 
@@ -291,8 +310,14 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
-    """Run the bot until SIGTERM or SIGINT, then shut down cleanly."""
+async def serve(
+    settings: Settings, *, http: bool, host: str, port: int, health_port: int | None = None
+) -> None:
+    """Run the bot until SIGTERM or SIGINT, then shut down cleanly.
+
+    Every wait (start-up, connecting to Slack, running) races the signal: a bot that cannot reach
+    its database or Slack still stops at once when told to.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -300,10 +325,12 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None
 
     runtime = Runtime(settings)
     runner: web.AppRunner | None = None
-    socket_handler: AsyncSocketModeHandler | None = None
+    link: SocketModeLink | None = None
     try:
         # Inside the try: a start that fails half-way still closes what it opened.
-        await runtime.start()
+        if not await _unless_stopped(runtime.start(), stop):
+            log.info("shutting down before start-up finished")
+            return
         assert runtime.app is not None
         tune_garbage_collector()
         if http:
@@ -311,18 +338,44 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None
             await runner.setup()
             await web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG).start()
             log.info("listening on http://%s:%d (POST /slack/events, GET /healthz)", host, port)
+            await stop.wait()
         else:
             assert settings.slack_app_token is not None
-            socket_handler = AsyncSocketModeHandler(
-                runtime.app, settings.slack_app_token.get_secret_value()
+            link = SocketModeLink(
+                runtime.app,
+                settings.slack_app_token.get_secret_value(),
+                api_url=settings.slack_api_url,
             )
-            await socket_handler.connect_async()  # type: ignore[no-untyped-call]
-            log.info("connected to Slack over Socket Mode")
-        await stop.wait()
+            runtime.socket_mode = link
+            if health_port is not None:
+                runner = web.AppRunner(healthz_app(runtime), handle_signals=False)
+                await runner.setup()
+                await web.TCPSite(runner, host, health_port).start()
+                log.info("serving GET /healthz on http://%s:%d", host, health_port)
+            # Returns only when stopped; raises ConfigError if Slack refuses the app token.
+            await _unless_stopped(link.run(), stop)
         log.info("shutting down")
     finally:
-        if socket_handler is not None:
-            await socket_handler.close_async()  # type: ignore[no-untyped-call]
+        if link is not None:
+            await link.close()
         if runner is not None:
             await runner.cleanup()
         await runtime.stop()
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `work` until it ends or `stop` is set (then cancel it); tell whether it ended."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return False
+    task.result()  # its exception, if it failed
+    return True

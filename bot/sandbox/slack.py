@@ -486,6 +486,19 @@ class FakeSlack:
         )
         return f"{self.base_url}/response/{response_id}"
 
+    def command_answered(self, *, channel: str | None, user_id: str | None, payload: JSON) -> None:
+        """Show a slash command's immediate answer (HTTP body or Socket Mode ack payload).
+
+        Slack shows it as it shows a response_url post: to the user alone unless
+        `response_type` is `in_channel`. An answer without text or blocks shows nothing.
+        """
+        if not payload.get("text") and not payload.get("blocks"):
+            return
+        # Invalid blocks are recorded as violations there, as for a response_url post.
+        self._apply_response_url(
+            _ResponseTarget(channel=channel, message_ts=None, user_id=user_id), payload
+        )
+
     def view_submitted(self, view_id: str, response: Any) -> None:
         """Apply a bot's answer to a view_submission to the stored modal, as Slack would."""
         action = response.get("response_action") if isinstance(response, dict) else None
