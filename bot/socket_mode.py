@@ -55,7 +55,7 @@ BACKOFF_MAX = 30.0
 STABLE_SECONDS = 30.0
 # How long closing a connection may wait for Slack's close frame (aiohttp's default is 10 s).
 CLOSE_SECONDS = 2.0
-CHECK_SECONDS = 0.5
+CHECK_SECONDS = 0.1
 
 
 def backoff(failures: int, *, first: float = BACKOFF_FIRST, cap: float = BACKOFF_MAX) -> float:
@@ -164,7 +164,6 @@ class SocketModeLink:
         self._detail = "not connected yet"
         self._connected = False
         self._hello = asyncio.Event()
-        self._news = asyncio.Event()
         self._disconnect_reason: str | None = None
 
     # -- what slack_sdk's client reports --------------------------------------------------------
@@ -176,7 +175,6 @@ class SocketModeLink:
     def asked_to_disconnect(self, reason: str) -> None:
         """Note Slack's `disconnect` message and its reason."""
         self._disconnect_reason = reason
-        self._news.set()
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -216,7 +214,6 @@ class SocketModeLink:
     async def _connect_once(self) -> str | None:
         """Make one connection and wait for its hello; return None, or why it failed."""
         self._hello.clear()
-        self._news.clear()
         self._disconnect_reason = None
         try:
             await self._client.connect()
@@ -234,11 +231,12 @@ class SocketModeLink:
             return f"apps.connections.open answered {error}"
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             return _describe(exc)
-        try:
-            await asyncio.wait_for(self._hello.wait(), HELLO_SECONDS)
-        except TimeoutError:
-            await self._close_session()
-            return f"no hello from Slack within {HELLO_SECONDS:.0f}s of connecting"
+        deadline = time.monotonic() + HELLO_SECONDS
+        while not self._hello.is_set():
+            if time.monotonic() >= deadline:
+                await self._close_session()
+                return f"no hello from Slack within {HELLO_SECONDS:.0f}s of connecting"
+            await asyncio.sleep(0.01)
         self.connections += 1
         self._connected = True
         self._detail = "connected"
@@ -251,9 +249,10 @@ class SocketModeLink:
     async def _until_lost(self) -> tuple[float, str]:
         """Wait until Slack asks us to go or the connection drops; return its age and why."""
         started = time.monotonic()
+        # A plain poll: cheap at this rate, and a cancellation can never be lost in it (a
+        # wait_for that times out just as the task is cancelled can swallow the cancel on 3.11).
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._news.wait(), CHECK_SECONDS)
+            await asyncio.sleep(CHECK_SECONDS)
             if self._disconnect_reason is not None:
                 return time.monotonic() - started, self._disconnect_reason
             if not await self._client.is_connected():
@@ -269,7 +268,7 @@ class SocketModeLink:
         if reason == "link_disabled":
             log.error(
                 "Socket Mode: Slack turned Socket Mode off for this app (link_disabled); turn it "
-                "on again under Settings → Socket Mode, or run with --http. Trying again in %.0fs",
+                "on again under Settings → Socket Mode, or run with --http. Trying again in %.1fs",
                 self.backoff_max,
             )
             self._detail = "Slack turned Socket Mode off for this app (link_disabled)"

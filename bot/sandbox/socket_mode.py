@@ -115,12 +115,14 @@ class FakeSocketMode:
         # When set, the WebSocket handshake is refused with this HTTP status (a link that is
         # down while apps.connections.open still answers).
         self.refuse_handshake: int | None = None
+        # When set, apps.connections.open hands out URLs on this base (`ws://host:port`) instead
+        # of the fake's own: a WebSocket host the app cannot reach.
+        self.link_base: str | None = None
         self._tickets: dict[str, _Ticket] = {}
         self._pending: dict[str, asyncio.Future[JSON | None]] = {}
         self._ids = itertools.count(1)
         self._next_connection = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        self._changed = asyncio.Event()
 
     # -- apps.connections.open ---------------------------------------------------------------
 
@@ -137,7 +139,7 @@ class FakeSocketMode:
             raise SlackApiFailure("invalid_auth")
         ticket = secrets.token_hex(16)
         self._tickets[ticket] = _Ticket(issued_at=self.clock())
-        ws_base = self.slack.base_url.replace("http://", "ws://", 1)
+        ws_base = self.link_base or self.slack.base_url.replace("http://", "ws://", 1)
         return {"url": f"{ws_base}{LINK_PATH}?ticket={ticket}&app_id={self.slack.app_id}"}
 
     # -- knobs -------------------------------------------------------------------------------
@@ -178,7 +180,6 @@ class FakeSocketMode:
             if conn.transport is not None:
                 conn.transport.abort()  # type: ignore[attr-defined]
             conn.closed_at = self.clock()
-        self._changed.set()
         return dropped
 
     async def close_all(self) -> None:
@@ -211,9 +212,7 @@ class FakeSocketMode:
                     f"{len(self.connections)} ever opened after {seconds}s; wanted {count} open "
                     f"and {opened} opened"
                 )
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), 0.05)
+            await asyncio.sleep(0.01)
 
     # -- envelopes ---------------------------------------------------------------------------
 
@@ -317,7 +316,6 @@ class FakeSocketMode:
             id=next(self._ids), ws=ws, transport=request.transport, opened_at=self.clock()
         )
         self.connections.append(conn)
-        self._changed.set()
         hello = {
             "type": "hello",
             "num_connections": len(self.open_connections()),
@@ -341,7 +339,6 @@ class FakeSocketMode:
             if conn.closed_at is None:
                 conn.closed_at = self.clock()
             conn.close_code = ws.close_code
-            self._changed.set()
         return ws
 
     def _ack(self, conn: SocketConnection, data: str) -> None:

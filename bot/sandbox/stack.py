@@ -188,7 +188,7 @@ async def running_bot(
             await _wait_connected(link, connecting)
         yield RunningBot(runtime=runtime, port=port, runner=runner, link=link)
     finally:
-        if connecting is not None:
+        if connecting is not None and not connecting.done():
             connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await connecting
