@@ -56,6 +56,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="validate configuration and credentials")
     demo = sub.add_parser("demo", help="the whole loop against built-in sandbox Slack and X")
     demo.add_argument("--keep", action="store_true", help="leave the sandbox and bot running")
+    demo.add_argument(
+        "--http", action="store_true", help="run the bot over HTTP instead of Socket Mode"
+    )
     return top
 
 
@@ -91,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # The transcript is the demo's output; the bot's own logs only for problems.
         configure_logging("WARNING", settings.secrets())
-        exit_code: int = run_async(run_demo(keep=args.keep, out=sys.stdout))
+        exit_code: int = run_async(run_demo(keep=args.keep, out=sys.stdout, http=args.http))
         return exit_code
     except ConfigError as exc:
         print(f"carebot: configuration error: {exc.variable} {exc.problem}", file=sys.stderr)
