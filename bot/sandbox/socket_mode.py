@@ -120,6 +120,7 @@ class FakeSocketMode:
         self.link_base: str | None = None
         self._tickets: dict[str, _Ticket] = {}
         self._pending: dict[str, asyncio.Future[JSON | None]] = {}
+        self._acked_at: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._next_connection = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -255,6 +256,7 @@ class FakeSocketMode:
                 continue
             finally:
                 self._pending.pop(envelope_id, None)
+                self._acked_at.pop(envelope_id, None)
             conn.acks += 1
             if ack is not None and not accepts:
                 self.protocol_errors.append(
@@ -283,6 +285,58 @@ class FakeSocketMode:
         )
         self.acks.append(result)
         return result
+
+    async def deliver_burst(
+        self, type: str, payloads: list[JSON], *, ack_seconds: float = ACK_TIMEOUT_SECONDS
+    ) -> list[SocketAck]:
+        """Send many envelopes at once and time each from its send to its ack, as Slack sees it.
+
+        Every envelope is serialised before the first is sent, and each ack is timed when the
+        fake reads it, so the figures are the app's, not this loop's. No retries: a burst is
+        measured once. Envelopes are spread over the open connections as `deliver` spreads them.
+        """
+        if type not in ENVELOPE_TYPES:
+            raise ValueError(f"unknown envelope type {type!r}; one of {sorted(ENVELOPE_TYPES)}")
+        loop = asyncio.get_running_loop()
+        prepared: list[tuple[SocketConnection, str, str, asyncio.Future[JSON | None]]] = []
+        for payload in payloads:
+            conn = self._pick()
+            envelope_id = str(uuid.uuid4())
+            envelope = {
+                "envelope_id": envelope_id,
+                "payload": payload,
+                "type": type,
+                "accepts_response_payload": type == "slash_commands",
+            }
+            future: asyncio.Future[JSON | None] = loop.create_future()
+            self._pending[envelope_id] = future
+            prepared.append((conn, envelope_id, json.dumps(envelope), future))
+        sent_at: dict[str, float] = {}
+        for conn, envelope_id, text, _ in prepared:
+            sent_at[envelope_id] = time.perf_counter()
+            conn.envelopes += 1
+            await conn.ws.send_str(text)
+        done, _ = await asyncio.wait([f for *_, f in prepared], timeout=ack_seconds)
+        results: list[SocketAck] = []
+        for conn, envelope_id, _, future in prepared:
+            self._pending.pop(envelope_id, None)
+            acked = future in done and not future.cancelled()
+            answered = self._acked_at.pop(envelope_id, None)
+            results.append(
+                SocketAck(
+                    envelope_id=envelope_id,
+                    type=type,
+                    acked=acked,
+                    payload=future.result() if acked else None,
+                    elapsed=(answered - sent_at[envelope_id]) if answered else ack_seconds,
+                    attempts=1,
+                    connection=conn.id,
+                )
+            )
+            if acked:
+                conn.acks += 1
+        self.acks.extend(results)
+        return results
 
     def _pick(self) -> SocketConnection:
         """Choose the connection for the next envelope: round robin over the open ones."""
@@ -350,17 +404,18 @@ class FakeSocketMode:
             )
             return
         envelope_id = message.get("envelope_id") if isinstance(message, dict) else None
-        future = self._pending.get(envelope_id) if isinstance(envelope_id, str) else None
-        if future is None:
+        if not isinstance(envelope_id, str) or envelope_id not in self._pending:
             self.protocol_errors.append(
                 f"connection {conn.id} acked an unknown or already answered envelope: {data!r}"
             )
             return
+        future = self._pending[envelope_id]
         payload = message.get("payload")
         if payload is not None and not isinstance(payload, dict):
             self.protocol_errors.append(f"ack payload is not an object: {data!r}")
             payload = None
         if not future.done():
+            self._acked_at[envelope_id] = time.perf_counter()
             future.set_result(payload)
 
     async def _close_later(self, conn: SocketConnection, seconds: float) -> None:
