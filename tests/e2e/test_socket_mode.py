@@ -13,6 +13,7 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -187,6 +188,18 @@ async def until_logged(running: BotProcess, text: str, *, times: int = 1) -> Non
             await asyncio.sleep(0.05)
 
 
+async def healthz_once_connected(running: BotProcess) -> dict[str, Any]:
+    """Read /healthz until it reports the Socket Mode connection up; return that body."""
+    async with aiohttp.ClientSession() as http, asyncio.timeout(WAIT):
+        while True:
+            async with http.get(f"http://127.0.0.1:{running.port}/healthz") as response:
+                assert response.status == 200
+                body: dict[str, Any] = await response.json()
+            if body["socket_mode"]["connected"]:
+                return body
+            await asyncio.sleep(0.05)
+
+
 def assert_stopped_cleanly(code: int, running: BotProcess) -> None:
     log = running.output()
     assert code == 0, log
@@ -249,6 +262,9 @@ async def test_a_connected_busy_bot_stops_on_a_signal(
         SlackSimulator(slack, socket_mode=True) as sim,
     ):
         await slack.socket_mode.wait_connected(seconds=WAIT)
+        # `--health-port` serves /healthz in Socket Mode, and it knows the connection is up.
+        health = await healthz_once_connected(running)
+        assert health["status"] == "ok"
         stack.x.add_mention("@acmehelp first", author_handle="dana")
         await slack.wait_for(
             lambda: any(m.metadata for m in slack.channel_messages(stack.channel)), timeout=WAIT
