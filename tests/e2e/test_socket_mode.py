@@ -155,6 +155,31 @@ async def test_every_connect_failing_is_retried_with_backoff_and_reported(
     await slack.wait_for(lambda: link.status().connected)
 
 
+async def test_healthz_says_why_while_the_bot_cannot_connect(world: World) -> None:
+    slack = world.stack.slack
+    slack.socket_mode.refuse_handshake = 503
+    slack.socket_mode.drop()
+    await slack.wait_for(lambda: len(slack.calls_to("apps.connections.open")) >= 3, timeout=WAIT)
+    async with aiohttp.ClientSession() as http, http.get(world.bot.health_url) as response:
+        body = await response.json()
+    assert body["socket_mode"]["connected"] is False
+    assert "WebSocket handshake was refused (HTTP 503)" in body["socket_mode"]["detail"]
+
+
+async def test_an_app_token_revoked_while_running_is_retried_not_fatal(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack, link = world.stack.slack, world.bot.link
+    assert link is not None
+    with caplog.at_level(logging.ERROR, logger="bot.socket_mode"):
+        slack.socket_mode.revoke_app_token()
+        slack.socket_mode.drop()
+        await slack.wait_for(lambda: "invalid_auth" in link.status().detail, timeout=WAIT)
+    assert "Slack refuses the app token now (invalid_auth)" in caplog.text
+    slack.socket_mode.valid_app_tokens.add(slack.socket_mode.app_token)  # fixed in the app config
+    await slack.socket_mode.wait_connected(opened=2, seconds=WAIT)
+
+
 async def test_an_app_token_slack_refuses_is_a_configuration_error(tmp_path: Path) -> None:
     async with sandbox() as stack:
         settings = stack.settings(
