@@ -45,7 +45,7 @@ DISCONNECT_GRACE_SECONDS = 10.0
 TICKET_TTL_SECONDS = 60.0
 # Envelope types and, for `interactive`, the payload types whose ack may carry a response.
 ENVELOPE_TYPES = frozenset({"events_api", "interactive", "slash_commands"})
-_RESPONSE_PAYLOAD_TYPES = frozenset({"view_submission", "block_suggestion", "view_closed"})
+_RESPONSE_PAYLOAD_TYPES = frozenset({"view_submission", "block_suggestion"})
 # apps.connections.open answers these for tokens it cannot use.
 _BOT_TOKEN_PREFIXES = ("xoxb-", "xoxp-")
 
