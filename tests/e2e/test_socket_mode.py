@@ -314,3 +314,54 @@ async def test_a_connected_busy_bot_stops_on_a_signal(
     assert len(acked) >= 5
     assert slack.socket_mode.protocol_errors == []
     assert all(not c.open for c in slack.socket_mode.connections)
+
+
+async def test_run_with_an_app_token_slack_refuses_exits_2_naming_it(
+    stack: Sandbox, tmp_path: Path
+) -> None:
+    env = stack.environment(
+        f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", SLACK_APP_TOKEN="xapp-1-A0CAREBOT-1-revoked"
+    )
+    async with bot_process(
+        env, cwd=tmp_path, log=tmp_path / "bot.log", socket_mode=True, wait_healthy=False
+    ) as running:
+        async with asyncio.timeout(WAIT):
+            code = await running.proc.wait()
+    log = running.output()
+    assert code == 2, log
+    assert "configuration error: SLACK_APP_TOKEN was refused by Slack (invalid_auth" in log, log
+    assert "xapp-1-A0CAREBOT-1-revoked" not in log  # the token itself is never printed
+    assert "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_bot_stops_on_a_signal_while_its_database_never_answers(
+    stack: Sandbox, tmp_path: Path, sig: signal.Signals
+) -> None:
+    # A "PostgreSQL" that takes the connection and never says a word: start-up hangs in it.
+    reached = asyncio.Event()
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        reached.set()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    env = stack.environment(f"postgresql+asyncpg://carebot@127.0.0.1:{port}/carebot")
+    try:
+        async with bot_process(
+            env, cwd=tmp_path, log=tmp_path / "bot.log", socket_mode=True, wait_healthy=False
+        ) as running:
+            async with asyncio.timeout(WAIT):
+                await reached.wait()
+            code = await stop_with(running, sig)
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    log = running.output()
+    assert code == 0, log
+    assert "shutting down before start-up finished" in log, log
+    assert "Traceback" not in log, log
