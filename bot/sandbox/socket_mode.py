@@ -112,6 +112,8 @@ class FakeSocketMode:
         # Acks the fake could not match to an envelope, or that broke the protocol.
         self.protocol_errors: list[str] = []
         self.grace_seconds = DISCONNECT_GRACE_SECONDS
+        # How long Slack waits for an ack (3 s); tests of a silent app shorten it.
+        self.ack_seconds = ACK_TIMEOUT_SECONDS
         # When set, the WebSocket handshake is refused with this HTTP status (a link that is
         # down while apps.connections.open still answers).
         self.refuse_handshake: int | None = None
@@ -218,13 +220,14 @@ class FakeSocketMode:
     # -- envelopes ---------------------------------------------------------------------------
 
     async def deliver(
-        self, type: str, payload: JSON, *, ack_seconds: float = ACK_TIMEOUT_SECONDS
+        self, type: str, payload: JSON, *, ack_seconds: float | None = None
     ) -> SocketAck:
         """Send one request to the app as an envelope and wait for its ack.
 
         `type` is `events_api`, `interactive` or `slash_commands`. An Events API envelope that is
-        not acked within `ack_seconds` is sent again (up to three times) with `retry_attempt` and
-        `retry_reason: timeout`, as Slack retries events; others are answered once or not at all.
+        not acked within `ack_seconds` (default `self.ack_seconds`, Slack's 3 s) is sent again,
+        up to three times, with `retry_attempt` and `retry_reason: timeout`, as Slack retries
+        events; others are answered once or not at all.
         Raise SocketModeUnavailable when the app has no connection open.
         """
         if type not in ENVELOPE_TYPES:
@@ -232,6 +235,7 @@ class FakeSocketMode:
         accepts = type == "slash_commands" or (
             type == "interactive" and payload.get("type") in _RESPONSE_PAYLOAD_TYPES
         )
+        wait = ack_seconds if ack_seconds is not None else self.ack_seconds
         started = time.perf_counter()
         attempts = EVENT_RETRIES + 1 if type == "events_api" else 1
         for attempt in range(attempts):
@@ -251,7 +255,7 @@ class FakeSocketMode:
             conn.envelopes += 1
             try:
                 await conn.ws.send_str(json.dumps(envelope))
-                ack = await asyncio.wait_for(asyncio.shield(future), ack_seconds)
+                ack = await asyncio.wait_for(asyncio.shield(future), wait)
             except (TimeoutError, ConnectionError, RuntimeError):
                 continue
             finally:

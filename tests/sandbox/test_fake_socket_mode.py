@@ -16,6 +16,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.sandbox.simulator import NOT_ACKED, SlackSimulator
 from bot.sandbox.slack import FakeSlack
 from bot.sandbox.socket_mode import APP_TOKEN, SocketModeUnavailable
 
@@ -252,3 +253,48 @@ async def test_an_outage_refuses_connections_open_too(fake: FakeSlack) -> None:
     with pytest.raises(SlackApiError) as refused:
         await web_client(fake).apps_connections_open(app_token=APP_TOKEN)
     assert refused.value.response.status_code == 503
+
+
+async def test_the_simulator_sends_a_slash_command_and_shows_its_ack_answer(
+    fake: FakeSlack,
+) -> None:
+    answering = App(fake, answer={"text": "Only you see this"})
+    await answering.client.connect()
+    await fake.socket_mode.wait_connected()
+    try:
+        async with SlackSimulator(fake, socket_mode=True) as sim:
+            response = await sim.slash_command("U0ANA", text="help", channel_id="C0CARE")
+    finally:
+        await answering.client.close()
+    assert response.status == 200
+    assert response.body == {"text": "Only you see this"}
+    (request,) = answering.requests
+    assert request.type == "slash_commands"
+    assert request.payload["command"] == "/care"
+    assert request.payload["text"] == "help"
+    assert [(e.user, e.text) for e in fake.ephemerals()] == [("U0ANA", "Only you see this")]
+
+
+async def test_the_simulator_reports_an_envelope_nobody_acked(fake: FakeSlack) -> None:
+    silent = App(fake, ack=False)
+    await silent.client.connect()
+    await fake.socket_mode.wait_connected()
+    fake.add_channel("C0CARE")
+    message = fake.post_as_user("C0CARE", "U0ANA", "hi")
+    message.blocks = [
+        {
+            "type": "actions",
+            "block_id": "b",
+            "elements": [
+                {"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}}
+            ],
+        }
+    ]
+    try:
+        async with SlackSimulator(fake, socket_mode=True) as sim:
+            fake.socket_mode.ack_seconds = 0.1  # rather than Slack's 3 s
+            response = await sim.click("U0ANA", channel="C0CARE", ts=message.ts, action_id="go")
+    finally:
+        await silent.client.close()
+    assert response.status == NOT_ACKED
+    assert response.body == ""
