@@ -1,4 +1,5 @@
-"""Issue 4: 200 different agents press Claim on one card at once, against the running HTTP app.
+"""Issues 4 and 12: 200 different agents press Claim on one card at once, against the running
+bot, over HTTP and over Socket Mode.
 
 Three processes, as in production: the bot (`python -m bot run --http`), the sandbox Slack and X
 (`python -m bot.sandbox`, which also answers the bot's 199 "already claimed by …" messages), and
@@ -14,6 +15,11 @@ every other agent was told who it is, and how long until all of that was done; a
 20 presses made one at a time (made first: the bot's first request pays for Bolt's auth.test,
 and every request that arrives before that answer makes its own call, so a burst right after a
 restart is answered ~150 ms later, once).
+
+Then the same against `python -m bot run --health-port P` in Socket Mode, connected to the sandbox
+Slack's WebSocket: five bursts of 200 presses sent at once as `interactive` envelopes on that
+connection (serialised before the first is sent), each timed by the fake Slack from its send to
+the bot's ack, as Slack would time it; and 20 presses one at a time. The target is the same.
 """
 
 from __future__ import annotations
@@ -151,18 +157,72 @@ async def _burst(
     return Burst(presses=presses, all_done=time.perf_counter() - started)
 
 
-@register(NAME, summary=f"{WARM_BURSTS + 1} bursts of {PRESSES} Claim presses over HTTP (~20 s)")
+async def _socket_burst(box: RemoteSandbox, card_ts: str, crowd: list[str]) -> Burst:
+    before = len((await box.slack_stats())["ephemerals"])
+    started = time.perf_counter()
+    acks = await box.socket_clicks(ts=card_ts, action_id=ActionId.CLAIM, users=crowd)
+    await _wait(
+        box,
+        lambda s: len(s["ephemerals"]) - before >= len(crowd) - 1,
+        f"{len(crowd) - 1} 'already claimed' messages",
+    )
+    return Burst(
+        presses=[(200 if acked else 0, elapsed) for acked, elapsed in acks],
+        all_done=time.perf_counter() - started,
+    )
+
+
+async def _socket_mode(
+    box: RemoteSandbox, env: dict[str, str], tmp: Path, db: DbKind, cards: list[str], solo_card: str
+) -> tuple[dict[str, Burst], list[tuple[int, float]]]:
+    """Run the Socket Mode half: the bot in its own process, the presses sent by the fake Slack."""
+    kinds = [f"socket{n}" for n in range(len(cards))]
+    async with bot_process(env, cwd=tmp, log=tmp / "bot-socket.log", socket_mode=True):
+        await poll(box.socket_state, lambda s: s["open"] >= 1, seconds=30)
+        solo = [f"U0SOCKSOLO{i:03d}" for i in range(ALONE)]
+        before = len((await box.slack_stats())["ephemerals"])
+        acks = await box.socket_clicks(
+            ts=solo_card, action_id=ActionId.CLAIM, users=solo, one_at_a_time=True
+        )
+        alone = [(200 if acked else 0, elapsed) for acked, elapsed in acks]
+        await _wait(box, lambda s: len(s["ephemerals"]) - before >= ALONE - 1, "the solo presses")
+        bursts: dict[str, Burst] = {}
+        for kind, card_ts in zip(kinds, cards, strict=True):
+            progress(f"{NAME} [{db}]: {PRESSES} agents press Claim at once over Socket Mode")
+            crowd = [f"U0{kind.upper()}X{i:03d}" for i in range(PRESSES)]
+            burst = bursts[kind] = await _socket_burst(box, card_ts, crowd)
+            latencies_ms = [elapsed * 1000 for _, elapsed in burst.presses]
+            progress(
+                f"{NAME} [{db}]: {kind}: p50 {_percentile(latencies_ms, 0.5):.0f} ms, "
+                f"p99 {_percentile(latencies_ms, 0.99):.0f} ms"
+            )
+            await asyncio.sleep(BURST_GAP_SECONDS)
+        state = await box.socket_state()
+    if state["protocol_errors"]:
+        raise BenchmarkFailed(f"Socket Mode protocol errors: {state['protocol_errors'][:3]}")
+    return bursts, alone
+
+
+@register(
+    NAME,
+    summary=f"{WARM_BURSTS + 1} bursts of {PRESSES} Claim presses over HTTP, {WARM_BURSTS} over "
+    "Socket Mode (~40 s)",
+)
 async def run(db: DbKind) -> list[Figure]:
     """Press Claim 200 times at once, several times, and report ack latency and the winners."""
     kinds = [f"warm{n}" for n in range(WARM_BURSTS)] + ["cold"]
     with TemporaryDirectory(prefix="carebot-ack-") as tmp:
         async with temp_database(db) as (url, engine), remote_sandbox() as box:
-            await box.add_mentions(len(kinds) + 1)
+            # Cards for both halves: the HTTP bursts and solo presses, then Socket Mode's.
+            total = len(kinds) + 1 + WARM_BURSTS + 1
+            await box.add_mentions(total)
             env = {**box.environment, "DATABASE_URL": url, "CAREBOT_POLL_INTERVAL": "1s"}
             secret = env["SLACK_SIGNING_SECRET"]
             async with bot_process(env, cwd=Path(tmp), log=Path(tmp) / "bot.log") as bot:
-                await _wait(box, lambda s: s["cards"] == len(kinds) + 1, "the cards")
-                *cards, solo_card = [m["ts"] for m in await box.slack_messages() if m["metadata"]]
+                await _wait(box, lambda s: s["cards"] == total, "the cards")
+                every_card = [m["ts"] for m in await box.slack_messages() if m["metadata"]]
+                *cards, solo_card = every_card[: len(kinds) + 1]
+                *socket_cards, socket_solo = every_card[len(kinds) + 1 :]
                 # One press at a time first: this is also the bot's first request, which makes
                 # Bolt ask Slack who the bot is (auth.test) before the bursts are timed.
                 solo = [f"U0SOLO{i:03d}" for i in range(ALONE)]
@@ -188,14 +248,19 @@ async def run(db: DbKind) -> list[Figure]:
                         f"p99 {_percentile(latencies_ms, 0.99):.0f} ms"
                     )
                     await asyncio.sleep(BURST_GAP_SECONDS)
-                stats = await box.slack_stats()
+            socket_bursts, socket_alone = await _socket_mode(
+                box, env, Path(tmp), db, socket_cards, socket_solo
+            )
+            stats = await box.slack_stats()
             async with session_factory(engine)() as s:
                 owners = dict((await s.execute(select(Case.card_ts, Case.owner))).tuples().all())
     for kind, card_ts in zip(kinds, cards, strict=True):
         _check_burst(kind, bursts[kind], owners.get(card_ts), stats["ephemerals"])
+    for kind, card_ts in zip(socket_bursts, socket_cards, strict=True):
+        _check_burst(kind, socket_bursts[kind], owners.get(card_ts), stats["ephemerals"])
     if stats["violations"]:
         raise BenchmarkFailed(f"Slack API misuse: {stats['violations']}")
-    return _figures(bursts, alone)
+    return _figures(bursts, alone) + _socket_figures(socket_bursts, socket_alone)
 
 
 def _check_burst(
@@ -261,6 +326,57 @@ def _figures(bursts: dict[str, Burst], alone: list[tuple[int, float]]) -> list[F
         Figure(
             NAME,
             "p50_ack_ms_one_at_a_time",
+            round(statistics.median(elapsed * 1000 for _, elapsed in alone), 1),
+            "ms",
+        ),
+    ]
+
+
+def _socket_figures(bursts: dict[str, Burst], alone: list[tuple[int, float]]) -> list[Figure]:
+    def p(burst: Burst, fraction: float) -> float:
+        return _percentile([elapsed * 1000 for _, elapsed in burst.presses], fraction)
+
+    ordered = sorted(bursts.values(), key=lambda b: p(b, 0.99))
+    median, worst = ordered[len(ordered) // 2], ordered[-1]
+    presses = [press for burst in ordered for press in burst.presses]
+    acked = sum(1 for status, elapsed in presses if status == 200 and elapsed < 3.0)
+    p99 = p(median, 0.99)
+    return [
+        Figure(NAME, "socket_p50_ack_ms", round(p(median, 0.5), 1), "ms (median burst)"),
+        Figure(
+            NAME,
+            "socket_p99_ack_ms",
+            round(p99, 1),
+            f"ms (median of {len(ordered)} bursts over Socket Mode)",
+            f"< {TARGET_P99_MS:.0f}",
+            p99 < TARGET_P99_MS,
+        ),
+        Figure(NAME, "socket_p99_ack_ms_worst_burst", round(p(worst, 0.99), 1), "ms"),
+        Figure(
+            NAME,
+            "socket_acked_within_3s",
+            acked,
+            "presses",
+            f"= {len(presses)}",
+            acked == len(presses),
+        ),
+        Figure(
+            NAME,
+            "socket_losers_told_owner",
+            sum(b.told for b in ordered),
+            "ephemerals",
+            f"= {len(ordered) * (PRESSES - 1)}",
+            True,
+        ),
+        Figure(
+            NAME,
+            "socket_all_done_ms",
+            round(statistics.median(b.all_done for b in ordered) * 1000),
+            "ms (median burst: claim, card, 199 ephemerals)",
+        ),
+        Figure(
+            NAME,
+            "socket_p50_ack_ms_one_at_a_time",
             round(statistics.median(elapsed * 1000 for _, elapsed in alone), 1),
             "ms",
         ),

@@ -47,6 +47,14 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--http", action="store_true", help="serve POST /slack/events over HTTP")
     run.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     run.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    run.add_argument(
+        "--health-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="in Socket Mode, serve GET /healthz on this port (on --host); HTTP mode serves it "
+        "on --port",
+    )
     sub.add_parser("migrate", help="apply database migrations and exit")
     check = sub.add_parser("check", help="validate configuration and credentials")
     check.add_argument("--http", action="store_true", help="check for HTTP mode (else Socket Mode)")
@@ -54,6 +62,9 @@ def parser() -> argparse.ArgumentParser:
     forget.add_argument("handle", help="their handle on the network, with or without @")
     demo = sub.add_parser("demo", help="the whole loop against built-in sandbox Slack and X")
     demo.add_argument("--keep", action="store_true", help="leave the sandbox and bot running")
+    demo.add_argument(
+        "--http", action="store_true", help="run the bot over HTTP instead of Socket Mode"
+    )
     return top
 
 
@@ -71,7 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.require_for_run(http=args.http)
             from bot.runtime import serve
 
-            run_async(serve(settings, http=args.http, host=args.host, port=args.port))
+            run_async(
+                serve(
+                    settings,
+                    http=args.http,
+                    host=args.host,
+                    port=args.port,
+                    health_port=args.health_port,
+                )
+            )
             return EXIT_OK
         if args.command == "migrate":
             return run_async(_migrate(settings))
@@ -81,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # The transcript is the demo's output; the bot's own logs only for problems.
         configure_logging("WARNING", settings.secrets())
-        exit_code: int = run_async(run_demo(keep=args.keep, out=sys.stdout))
+        exit_code: int = run_async(run_demo(keep=args.keep, out=sys.stdout, http=args.http))
         return exit_code
     except ConfigError as exc:
         for line in exc.lines():

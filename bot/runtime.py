@@ -4,16 +4,16 @@ HTTP or Socket Mode, and shut down cleanly on SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import ClientSession, web
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,6 +29,7 @@ from bot.digest import DAILY_CHECK, DAILY_JOB, DailyDigest, DigestService, slack
 from bot.edge import EVENTS_PATH, slack_events_handler
 from bot.errors import ConfigError, SlackUnreachable
 from bot.health import (
+    FAILING,
     HEALTH_JOB,
     HEALTH_SLACK_TIMEOUT_SECONDS,
     HEALTH_TICK,
@@ -46,6 +47,7 @@ from bot.replies import PENDING_GRACE, ReplyService, ReplySettler
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import ResponsePolicy, start_deadline
+from bot.socket_mode import SocketModeLink
 from bot.sources import Source
 from bot.sources.checks import CheckingSource
 from bot.sources.x_meter import XMeter
@@ -58,9 +60,11 @@ log = logging.getLogger(__name__)
 DELIVERY_JOB = "deliver"
 DELIVERY_TICK = timedelta(seconds=1)
 AUTH_RETRY = timedelta(minutes=5)
-# Listeners still running this long after SIGTERM are cancelled (a reply send gives X 15 s; one
-# cut short stays pending and its idempotency key makes the agent's retry safe).
-LISTENER_DRAIN_SECONDS = 15.0
+# Listeners and jobs still running this long after SIGTERM are cancelled, so the process is gone
+# within the 10 s the contract promises whatever it was doing (a reply send gives X 15 s; one cut
+# short stays pending and its idempotency key makes the agent's retry safe). The rest of the stop
+# (leases, the source, the engine, the Socket Mode close) takes well under the remaining time.
+LISTENER_DRAIN_SECONDS = 6.0
 # Connections Slack may open at once before the kernel drops some and they retry a second later
 # (aiohttp's default is 128; 200 agents pressing Claim together waited 1.1 s for it). The kernel
 # caps it at net.core.somaxconn (4096 on current Linux).
@@ -155,6 +159,8 @@ class Runtime:
         self.revision: str | None = None
         self.monitor: HealthMonitor | None = None
         self.cost: CostTracker | None = None
+        # Set by `serve` in Socket Mode: the link to Slack, for /healthz to report on.
+        self.socket_mode: SocketModeLink | None = None
 
     async def start(self) -> None:
         """Migrate the database, open clients and sources, and start the periodic jobs."""
@@ -365,7 +371,10 @@ class Runtime:
         self.ready = False
         # Claims, sends and card updates of requests already answered finish before the engine
         # and clients they use are closed.
-        await asyncio.gather(self.in_flight.drain(LISTENER_DRAIN_SECONDS), self.scheduler.stop())
+        await asyncio.gather(
+            self.in_flight.drain(LISTENER_DRAIN_SECONDS),
+            self.scheduler.stop(grace_seconds=LISTENER_DRAIN_SECONDS),
+        )
         if self.delivery is not None:
             await self.delivery.release()
         if self.poller is not None:
@@ -389,12 +398,23 @@ class Runtime:
             if self.monitor is not None
             else {"status": "starting", "checks": {}}
         )
-        return {
+        body: dict[str, Any] = {
             **report,
             "database": {"revision": self.revision},
             "sources": [source.network] if source else [],
             "jobs": self.scheduler.job_ids(),
         }
+        if self.socket_mode is not None:
+            link = self.socket_mode.status()
+            body["socket_mode"] = {"connected": link.connected, "detail": link.detail}
+            if self.ready and not link.connected:
+                # Requests cannot reach the bot: Slack is as good as rejecting it.
+                body["status"] = "degraded"
+                body["checks"]["slack"] = {
+                    "status": FAILING,
+                    "detail": f"not connected to Slack over Socket Mode: {link.detail}",
+                }
+        return body
 
 
 def health_app(runtime: Runtime) -> web.Application:
@@ -405,7 +425,13 @@ def health_app(runtime: Runtime) -> web.Application:
         raise ConfigError("SLACK_SIGNING_SECRET", "is required to serve Slack over HTTP")
     app = web.Application()
     app.router.add_post(EVENTS_PATH, slack_events_handler(runtime.app, secret.get_secret_value()))
+    app.router.add_get("/healthz", healthz_handler(runtime))
+    return app
 
+
+def healthz_app(runtime: Runtime) -> web.Application:
+    """Return the aiohttp app serving only GET /healthz (Socket Mode's `--health-port`)."""
+    app = web.Application()
     app.router.add_get("/healthz", healthz_handler(runtime))
     return app
 
@@ -424,8 +450,14 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None:
-    """Run the bot until SIGTERM or SIGINT, then shut down cleanly."""
+async def serve(
+    settings: Settings, *, http: bool, host: str, port: int, health_port: int | None = None
+) -> None:
+    """Run the bot until SIGTERM or SIGINT, then shut down cleanly.
+
+    Every wait (start-up, connecting to Slack, running) races the signal: a bot that cannot reach
+    its database or Slack still stops at once when told to.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -433,10 +465,12 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None
 
     runtime = Runtime(settings)
     runner: web.AppRunner | None = None
-    socket_handler: AsyncSocketModeHandler | None = None
+    link: SocketModeLink | None = None
     try:
         # Inside the try: a start that fails half-way still closes what it opened.
-        await runtime.start()
+        if not await _unless_stopped(runtime.start(), stop):
+            log.info("shutting down before start-up finished")
+            return
         assert runtime.app is not None
         tune_garbage_collector()
         if http:
@@ -444,18 +478,44 @@ async def serve(settings: Settings, *, http: bool, host: str, port: int) -> None
             await runner.setup()
             await web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG).start()
             log.info("listening on http://%s:%d (POST /slack/events, GET /healthz)", host, port)
+            await stop.wait()
         else:
             assert settings.slack_app_token is not None
-            socket_handler = AsyncSocketModeHandler(
-                runtime.app, settings.slack_app_token.get_secret_value()
+            link = SocketModeLink(
+                runtime.app,
+                settings.slack_app_token.get_secret_value(),
+                api_url=settings.slack_api_url,
             )
-            await socket_handler.connect_async()  # type: ignore[no-untyped-call]
-            log.info("connected to Slack over Socket Mode")
-        await stop.wait()
+            runtime.socket_mode = link
+            if health_port is not None:
+                runner = web.AppRunner(healthz_app(runtime), handle_signals=False)
+                await runner.setup()
+                await web.TCPSite(runner, host, health_port).start()
+                log.info("serving GET /healthz on http://%s:%d", host, health_port)
+            # Returns only when stopped; raises ConfigError if Slack refuses the app token.
+            await _unless_stopped(link.run(), stop)
         log.info("shutting down")
     finally:
-        if socket_handler is not None:
-            await socket_handler.close_async()  # type: ignore[no-untyped-call]
+        if link is not None:
+            await link.close()
         if runner is not None:
             await runner.cleanup()
         await runtime.stop()
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `work` until it ends or `stop` is set (then cancel it); tell whether it ended."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return False
+    task.result()  # its exception, if it failed
+    return True

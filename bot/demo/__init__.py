@@ -1,8 +1,10 @@
 """`carebot demo`: the real bot between the sandbox Slack and X, a scripted stream of mentions, and
 simulated agents working them, printed as a transcript of what the channel shows.
 
-Agents act only through the Slack simulator (signed requests, exactly what Slack sends) and
-customers only by posting on the fake X, which the bot polls. Everything the transcript shows is
+The bot runs in Socket Mode, as most teams run it (connected to the sandbox Slack's WebSocket with
+an app token), or over HTTP with `--http`. Agents act only through the Slack simulator (envelopes
+on that WebSocket, or signed requests: exactly what Slack sends) and customers only by posting on
+the fake X, which the bot polls. Everything the transcript shows is
 read back from what the fakes recorded (Web API calls, response_url posts, posts created on X), so
 it shows what the bot really did, never what the script hoped it would do.
 """

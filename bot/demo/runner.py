@@ -75,6 +75,8 @@ class Demo:
     """
 
     out: TextIO
+    # HTTP mode (signed requests to POST /slack/events) instead of Socket Mode.
+    http: bool = False
     stack: Sandbox | None = None
     tweets: dict[int, FakeTweet] = field(default_factory=dict)
     cards: dict[int, StoredMessage] = field(default_factory=dict)
@@ -159,12 +161,8 @@ class Demo:
             # Pacing guards Slack's one-post-per-second limit; the demo's clock runs in seconds
             # where a real day runs in minutes, and the sandbox does not rate-limit.
             async with (
-                running_bot(settings, pacing_per_second=None) as bot,
-                SlackSimulator(
-                    stack.slack,
-                    events_url=bot.events_url,
-                    signing_secret=stack.slack.signing_secret,
-                ) as sim,
+                running_bot(settings, socket_mode=not self.http, pacing_per_second=None) as bot,
+                bot.simulator(stack.slack) as sim,
             ):
                 self._sim = sim
                 try:
@@ -213,7 +211,10 @@ class Demo:
             f"  sandbox Slack  {stack.slack.api_url}  (cards go to "
             f"{channel_name(stack.slack, stack.channel)}, {stack.channel})",
             f"  sandbox X      {stack.x.api_url}  (the brand is @{stack.x.brand.username})",
-            f"  bot            {bot.events_url}  (/healthz: {health['status']})",
+            f"  bot            {bot.events_url}  (/healthz: {health['status']})"
+            if not bot.socket_mode
+            else f"  bot            {bot.health_url}  (Socket Mode, connected to the sandbox "
+            f"Slack's WebSocket; /healthz: {health['status']})",
             f"  database       {self.database} (removed at the end)",
             f"  targets        first response {normal}, urgent {urgent} (nag at 75%, breach at "
             "100%)",
@@ -478,7 +479,15 @@ class Demo:
         )
         for key, value in stack.environment(database_url, **extra).items():
             print(f"{key}={value}", file=self.out)
-        print(f"# Slack events, actions and commands: POST {bot.events_url}", file=self.out)
+        if bot.socket_mode:
+            print(
+                "# Slack events, actions and commands: over Socket Mode (SLACK_APP_TOKEN); another "
+                "bot started with these shares the envelopes, as Slack spreads them",
+                file=self.out,
+            )
+        else:
+            print(f"# Slack events, actions and commands: POST {bot.events_url}", file=self.out)
+        print(f"# Health: GET {bot.health_url}", file=self.out)
         print("# The transcript goes on below as things happen.\n", file=self.out)
         self._watch_line()
         stop = asyncio.Event()
@@ -663,10 +672,10 @@ def _quiet_overlap_warnings() -> Iterator[None]:
         scheduler_log.removeFilter(quiet)
 
 
-async def run_demo(*, keep: bool, out: TextIO) -> int:
+async def run_demo(*, keep: bool, out: TextIO, http: bool = False) -> int:
     """Run the sandbox, the bot and the script, printing the transcript to `out`; return 0.
 
     Raise DemoFailed, after stopping everything, when something the script expects does not
     happen in time.
     """
-    return await Demo(out).run(keep=keep)
+    return await Demo(out, http=http).run(keep=keep)

@@ -7,7 +7,11 @@ Control API (JSON): `POST /x/mentions` {"count": n} or {"text", "author_handle",
 `POST /slack/rate_limit` {"channel", "per_second", "burst"}; `GET /slack/stats?channel=C`;
 `GET /slack/messages?channel=C` (top-level posts with their metadata); `POST /slack/clicks`
 {"channel", "ts", "action_id", "users"} (the unsigned form bodies of those users pressing that
-button on the message as it is now, for a client to sign and send at a moment of its choosing).
+button on the message as it is now, for a client to sign and send at a moment of its choosing);
+`POST /slack/socket/clicks` (the same body: those presses sent at once as Socket Mode envelopes to
+the connected bot, answered with each one's ack latency as the fake Slack measured it; with
+`"one_at_a_time": true` each is sent when the previous one was acked);
+`GET /slack/socket` (the bot's connections).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 from aiohttp import ClientSession, web
 
 from bot.sandbox.simulator import SlackSimulator, form_body
+from bot.sandbox.socket_mode import SocketModeUnavailable
 from bot.sandbox.stack import Sandbox, free_port, sandbox
 
 
@@ -103,8 +108,46 @@ def control_app(stack: Sandbox) -> web.Application:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"bodies": bodies})
 
+    async def socket_clicks(request: web.Request) -> web.Response:
+        body: dict[str, Any] = await request.json()
+        channel = str(body.get("channel", stack.channel))
+        try:
+            ts, action_id = str(body["ts"]), str(body["action_id"])
+            seen = stack.slack.message(channel, ts)
+            payloads = [
+                builder.click_payload(
+                    str(user), channel=channel, ts=ts, action_id=action_id, seen=seen
+                )
+                for user in body["users"]
+            ]
+            socket = stack.slack.socket_mode
+            if body.get("one_at_a_time"):  # each sent once the previous one was acked
+                acks = [(await socket.deliver_burst("interactive", [p]))[0] for p in payloads]
+            else:
+                acks = await socket.deliver_burst("interactive", payloads)
+        except (KeyError, AssertionError, SocketModeUnavailable) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(
+            {
+                "acked": [a.acked for a in acks],
+                "latencies_ms": [a.elapsed * 1000 for a in acks],
+            }
+        )
+
+    async def socket_state(_request: web.Request) -> web.Response:
+        socket = stack.slack.socket_mode
+        return web.json_response(
+            {
+                "open": len(socket.open_connections()),
+                "opened": len(socket.connections),
+                "protocol_errors": socket.protocol_errors,
+            }
+        )
+
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app.router.add_post("/slack/clicks", clicks)
+    app.router.add_post("/slack/socket/clicks", socket_clicks)
+    app.router.add_get("/slack/socket", socket_state)
     app.router.add_post("/x/mentions", add_mentions)
     app.router.add_post("/slack/rate_limit", rate_limit)
     app.router.add_get("/slack/stats", stats)
@@ -176,6 +219,34 @@ class RemoteSandbox:
         async with self.http.post(f"{self.control_url}/slack/clicks", json=request) as r:
             r.raise_for_status()
             return [body.encode() for body in (await r.json())["bodies"]]
+
+    async def socket_clicks(
+        self, *, ts: str, action_id: str, users: list[str], one_at_a_time: bool = False
+    ) -> list[tuple[bool, float]]:
+        """Have Slack send `users` pressing `action_id` at once (or one after another) over
+        Socket Mode; return each press's (acked, seconds to its ack) as Slack measured it."""
+        request = {
+            "channel": self.channel,
+            "ts": ts,
+            "action_id": action_id,
+            "users": users,
+            "one_at_a_time": one_at_a_time,
+        }
+        async with self.http.post(f"{self.control_url}/slack/socket/clicks", json=request) as r:
+            answer = await r.json()
+            if r.status != 200:
+                raise RuntimeError(f"the sandbox could not send the presses: {answer['error']}")
+        return [
+            (acked, ms / 1000)
+            for acked, ms in zip(answer["acked"], answer["latencies_ms"], strict=True)
+        ]
+
+    async def socket_state(self) -> dict[str, Any]:
+        """Return how many Socket Mode connections are open and were ever opened."""
+        async with self.http.get(f"{self.control_url}/slack/socket") as r:
+            r.raise_for_status()
+            state: dict[str, Any] = await r.json()
+            return state
 
     async def slack_messages(self) -> list[dict[str, Any]]:
         """Return the channel's top-level messages (ts, text, metadata)."""

@@ -4,6 +4,9 @@
 `FakeSlack`, builds block_actions, view_submission, slash-command and Events API payloads the way
 Slack sends them (form-encoded `payload=` JSON, form fields, JSON envelopes), signs them with the
 v0 HMAC-SHA256 scheme and POSTs them over loopback HTTP, measuring how long the bot took to answer.
+With `socket_mode=True` the same payloads go to a Socket Mode bot as envelopes over the fake's
+WebSocket instead (`interactive`, `slash_commands`, `events_api`), and the answer is the ack's
+payload, so one test runs against either mode.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from bot.sandbox.slack import JSON, FakeSlack, StoredMessage
+from bot.sandbox.socket_mode import SocketAck
 
 # Elements that hold a typed value in view.state.values, keyed by element type.
 _STATE_KEYS = {
@@ -49,14 +53,32 @@ _LIST_KEYS = frozenset(
 )
 
 
+# Socket Mode has no HTTP status; an envelope the bot did not ack in time is reported as this.
+NOT_ACKED = 504
+
+
 @dataclass
 class SimResponse:
-    """The bot's HTTP answer to one simulated Slack request."""
+    """The bot's answer to one simulated Slack request.
+
+    Over Socket Mode, `status` is 200 for an acked envelope (NOT_ACKED if Slack gave up waiting),
+    `body` the ack's payload ("" for an ack without one, as an empty HTTP answer), `headers` empty.
+    """
 
     status: int
     body: Any
     elapsed: float
     headers: Mapping[str, str]
+
+    @classmethod
+    def from_ack(cls, ack: SocketAck) -> SimResponse:
+        """Return a Socket Mode ack as the HTTP answer it stands for."""
+        return cls(
+            status=200 if ack.acked else NOT_ACKED,
+            body=ack.payload if ack.payload is not None else "",
+            elapsed=ack.elapsed,
+            headers={},
+        )
 
 
 def sign_request(secret: str, timestamp: str, body: bytes) -> str:
@@ -72,13 +94,15 @@ class SlackSimulator:
         self,
         fake: FakeSlack,
         *,
-        events_url: str,
-        signing_secret: str,
+        events_url: str = "",
+        signing_secret: str = "",
+        socket_mode: bool = False,
         team_id: str | None = None,
         api_app_id: str = "A0CAREBOT",
         verification_token: str = "sandbox-verification-token",
     ) -> None:
         self.fake = fake
+        self.socket_mode = socket_mode
         self.events_url = events_url
         self.signing_secret = signing_secret
         self.team_id = team_id or fake.team_id
@@ -236,16 +260,39 @@ class SlackSimulator:
         secret: str | None = None,
     ) -> SimResponse:
         """Run a slash command as `user_id` typed it in `channel_id`."""
-        body = self.slash_command_body(user_id, text=text, command=command, channel_id=channel_id)
-        return await self.send(
-            body, content_type="application/x-www-form-urlencoded", sign=sign, secret=secret
+        fields = self.slash_command_fields(
+            user_id, text=text, command=command, channel_id=channel_id
         )
+        if self.socket_mode:
+            response = SimResponse.from_ack(
+                await self.fake.socket_mode.deliver("slash_commands", fields)
+            )
+        else:
+            response = await self.send(
+                urlencode(fields).encode(),
+                content_type="application/x-www-form-urlencoded",
+                sign=sign,
+                secret=secret,
+            )
+        if response.status == 200 and isinstance(response.body, dict):
+            # An answer in the response itself is shown like one sent to the response_url.
+            self.fake.command_answered(channel=channel_id, user_id=user_id, payload=response.body)
+        return response
 
     def slash_command_body(
         self, user_id: str, *, text: str = "", command: str = "/care", channel_id: str = "C0SANDBOX"
     ) -> bytes:
         """Return the form body Slack sends when `user_id` runs `command text` in `channel_id`."""
-        fields = {
+        fields = self.slash_command_fields(
+            user_id, text=text, command=command, channel_id=channel_id
+        )
+        return urlencode(fields).encode()
+
+    def slash_command_fields(
+        self, user_id: str, *, text: str = "", command: str = "/care", channel_id: str = "C0SANDBOX"
+    ) -> dict[str, str]:
+        """Return the fields of the slash-command request Slack sends."""
+        return {
             "token": self.verification_token,
             "team_id": self.team_id,
             "team_domain": self.fake.team_domain,
@@ -260,7 +307,6 @@ class SlackSimulator:
             "response_url": self.fake.new_response_url(channel=channel_id, user_id=user_id),
             "trigger_id": self.fake.issue_trigger_id(user_id),
         }
-        return urlencode(fields).encode()
 
     async def event(
         self, event: dict[str, Any], *, sign: bool = True, secret: str | None = None
@@ -287,6 +333,8 @@ class SlackSimulator:
             ],
             "is_ext_shared_channel": False,
         }
+        if self.socket_mode:
+            return SimResponse.from_ack(await self.fake.socket_mode.deliver("events_api", envelope))
         body = json.dumps(envelope).encode()
         return await self.send(body, content_type="application/json", sign=sign, secret=secret)
 
@@ -317,6 +365,8 @@ class SlackSimulator:
 
         `extra_headers` adds headers Slack sends in some cases, e.g. `X-Slack-Retry-Num`.
         """
+        if self.socket_mode:
+            raise RuntimeError("a Socket Mode SlackSimulator sends envelopes, not HTTP bodies")
         if self._session is None:
             raise RuntimeError("SlackSimulator is not started; use `async with` or `start()`")
         if sign:
@@ -341,6 +391,8 @@ class SlackSimulator:
     # -- helpers -----------------------------------------------------------------------------
 
     async def _send_payload(self, payload: JSON, *, sign: bool, secret: str | None) -> SimResponse:
+        if self.socket_mode:
+            return SimResponse.from_ack(await self.fake.socket_mode.deliver("interactive", payload))
         return await self.send(
             form_body(payload),
             content_type="application/x-www-form-urlencoded",

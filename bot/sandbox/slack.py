@@ -30,6 +30,7 @@ from aiohttp import web
 
 from bot.sandbox import blockkit
 from bot.sandbox.slack_files import FakeFiles
+from bot.sandbox.socket_mode import APP_TOKEN, LINK_PATH, FakeSocketMode
 
 JSON = dict[str, Any]
 ApiHandler = Callable[[JSON], JSON]
@@ -276,6 +277,7 @@ class FakeSlack:
         team_id: str = "T0SANDBOX",
         bot_user_id: str = "U0CAREBOT",
         clock: Callable[[], float] = time.monotonic,
+        app_token: str = APP_TOKEN,
     ) -> None:
         self.bot_token = bot_token
         self.signing_secret = signing_secret
@@ -334,6 +336,8 @@ class FakeSlack:
         self.uploads = FakeFiles(self)
         self._methods.update(self.uploads.methods())
         self.add_user(bot_user_id, name="carebot", real_name="Carebot", is_bot=True)
+        # apps.connections.open and the WebSocket behind it (bot.sandbox.socket_mode).
+        self.socket_mode = FakeSocketMode(self, app_token=app_token, clock=clock)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -343,6 +347,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{response_id}", self._handle_response_url)
         self.uploads.routes(app)
+        app.router.add_get(LINK_PATH, self.socket_mode.handle_link)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -355,6 +360,7 @@ class FakeSlack:
     async def stop(self) -> None:
         """Stop serving and release the port."""
         if self._runner is not None:
+            await self.socket_mode.close_all()
             await self._runner.cleanup()
             self._runner = None
 
@@ -508,6 +514,19 @@ class FakeSlack:
         if view_id in stack:
             stack.clear()
 
+    def command_answered(self, *, channel: str | None, user_id: str | None, payload: JSON) -> None:
+        """Show a slash command's immediate answer (HTTP body or Socket Mode ack payload).
+
+        Slack shows it as it shows a response_url post: to the user alone unless
+        `response_type` is `in_channel`. An answer without text or blocks shows nothing.
+        """
+        if not payload.get("text") and not payload.get("blocks"):
+            return
+        # Invalid blocks are recorded as violations there, as for a response_url post.
+        self._apply_response_url(
+            _ResponseTarget(channel=channel, message_ts=None, user_id=user_id), payload
+        )
+
     def view_submitted(self, view_id: str, response: Any) -> None:
         """Apply a bot's answer to a view_submission to the stored modal, as Slack would."""
         action = response.get("response_action") if isinstance(response, dict) else None
@@ -596,8 +615,9 @@ class FakeSlack:
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args, token, bad_field = await self._read_args(request)
+        from_header = request.headers.get("Authorization", "").startswith("Bearer ")
         try:
-            body = self._dispatch(method, args, token, bad_field)
+            body = self._dispatch(method, args, token, bad_field, from_header=from_header)
             status, headers = 200, {}
         except SlackApiFailure as failure:
             body = {"ok": False, "error": failure.error, **failure.extra}
@@ -643,7 +663,15 @@ class FakeSlack:
             token = auth.removeprefix("Bearer ").strip()
         return args, token if isinstance(token, str) else None, bad_field
 
-    def _dispatch(self, method: str, args: JSON, token: str | None, bad_field: str | None) -> JSON:
+    def _dispatch(
+        self,
+        method: str,
+        args: JSON,
+        token: str | None,
+        bad_field: str | None,
+        *,
+        from_header: bool = True,
+    ) -> JSON:
         """Apply outages, injected failures, auth and rate limits, then run the method."""
         now = self.clock()
         if self._outage_until is not None:
@@ -651,6 +679,9 @@ class FakeSlack:
                 raise SlackApiFailure("service_unavailable", status=503)
             self._outage_until = None
         self._raise_injected_failure(method)
+        if method == "apps.connections.open":
+            # The one method that takes the app-level token, not the bot token.
+            return {"ok": True, **self.socket_mode.connections_open(token, from_header=from_header)}
         handler = self._methods.get(method)
         if handler is None:
             raise SlackApiFailure("unknown_method")

@@ -1,10 +1,11 @@
 """The sandbox stack: fake Slack and fake X on free loopback ports, settings that point the bot
-at them, and the real bot running in this process over HTTP. Used by `carebot demo` and the
-end-to-end tests, so both exercise exactly what a real deployment runs."""
+at them, and the real bot running in this process over HTTP or Socket Mode. Used by `carebot demo`
+and the end-to-end tests, so both exercise exactly what a real deployment runs."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -18,10 +19,12 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, web
 
-from bot.runtime import LISTEN_BACKLOG, Runtime, health_app
+from bot.runtime import LISTEN_BACKLOG, Runtime, health_app, healthz_app
+from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import FakeSlack
 from bot.sandbox.x import FakeX
 from bot.settings import Settings
+from bot.socket_mode import SocketModeLink
 
 CHANNEL = "C0CARE"
 # The folder holding `bot/`, so a bot process started from a source checkout imports this code.
@@ -50,6 +53,7 @@ class Sandbox:
         """Return the environment variables for a bot (or another client) using this sandbox."""
         env = {
             "SLACK_BOT_TOKEN": self.slack.bot_token,
+            "SLACK_APP_TOKEN": self.slack.socket_mode.app_token,
             "SLACK_SIGNING_SECRET": self.slack.signing_secret,
             "CAREBOT_CHANNEL": self.channel,
             "CAREBOT_SLACK_API_URL": self.slack.api_url,
@@ -121,10 +125,17 @@ class RunningBot:
     runtime: Runtime
     port: int
     runner: web.AppRunner = field(repr=False)
+    # Set when the bot talks to Slack over Socket Mode; then `port` serves only /healthz.
+    link: SocketModeLink | None = None
+
+    @property
+    def socket_mode(self) -> bool:
+        """Tell whether the bot is connected over Socket Mode rather than serving HTTP."""
+        return self.link is not None
 
     @property
     def events_url(self) -> str:
-        """Return the URL Slack would POST events, actions and commands to."""
+        """Return the URL Slack would POST events, actions and commands to (HTTP mode)."""
         return f"http://127.0.0.1:{self.port}/slack/events"
 
     @property
@@ -132,21 +143,72 @@ class RunningBot:
         """Return the /healthz URL."""
         return f"http://127.0.0.1:{self.port}/healthz"
 
+    def simulator(self, fake: FakeSlack) -> SlackSimulator:
+        """Return a Slack simulator that reaches this bot the way Slack would in its mode."""
+        if self.link is not None:
+            return SlackSimulator(fake, socket_mode=True)
+        return SlackSimulator(fake, events_url=self.events_url, signing_secret=fake.signing_secret)
+
+
+# How long `running_bot` waits for a Socket Mode bot's first connection.
+CONNECT_SECONDS = 15.0
+
 
 @asynccontextmanager
-async def running_bot(settings: Settings, **runtime_args: Any) -> AsyncIterator[RunningBot]:
-    """Start the bot with `settings` and serve it over HTTP; shut it down cleanly on exit."""
+async def running_bot(
+    settings: Settings, *, socket_mode: bool = False, **runtime_args: Any
+) -> AsyncIterator[RunningBot]:
+    """Start the bot with `settings`, over HTTP or Socket Mode; shut it down cleanly on exit.
+
+    In Socket Mode the bot connects with `settings.slack_app_token` to the sandbox Slack's
+    WebSocket (as `carebot run` does) and serves only /healthz on its port; the block starts
+    once Slack has said hello.
+    """
     runtime = Runtime(settings, **runtime_args)
     await runtime.start()
-    runner = web.AppRunner(health_app(runtime), handle_signals=False)
+    assert runtime.app is not None
+    link: SocketModeLink | None = None
+    connecting: asyncio.Task[None] | None = None
+    if socket_mode:
+        assert settings.slack_app_token is not None, "Socket Mode needs SLACK_APP_TOKEN"
+        link = SocketModeLink(
+            runtime.app, settings.slack_app_token.get_secret_value(), api_url=settings.slack_api_url
+        )
+        runtime.socket_mode = link
+        app = healthz_app(runtime)
+    else:
+        app = health_app(runtime)
+    runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=LISTEN_BACKLOG).start()
     try:
-        yield RunningBot(runtime=runtime, port=port, runner=runner)
+        if link is not None:
+            connecting = asyncio.ensure_future(link.run())
+            await _wait_connected(link, connecting)
+        yield RunningBot(runtime=runtime, port=port, runner=runner, link=link)
     finally:
+        if connecting is not None and not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
+        if link is not None:
+            await link.close()
         await runner.cleanup()
         await runtime.stop()
+
+
+async def _wait_connected(link: SocketModeLink, connecting: asyncio.Task[None]) -> None:
+    deadline = time.monotonic() + CONNECT_SECONDS
+    while not link.status().connected:
+        if connecting.done():
+            connecting.result()  # what stopped it
+        if time.monotonic() >= deadline:
+            raise BotProcessFailed(
+                f"the bot did not connect over Socket Mode in {CONNECT_SECONDS:.0f}s: "
+                f"{link.status().detail}"
+            )
+        await asyncio.sleep(0.01)
 
 
 class BotProcessFailed(RuntimeError):
@@ -155,7 +217,7 @@ class BotProcessFailed(RuntimeError):
 
 @dataclass(slots=True)
 class BotProcess:
-    """The real bot as a separate process (`python -m bot run --http`), as it runs in production."""
+    """The real bot as a separate process (`python -m bot run …`), as it runs in production."""
 
     proc: asyncio.subprocess.Process
     port: int
@@ -173,24 +235,32 @@ class BotProcess:
 
 @asynccontextmanager
 async def bot_process(
-    env: Mapping[str, str], *, cwd: Path, log: Path, ready_seconds: float = 15.0
+    env: Mapping[str, str],
+    *,
+    cwd: Path,
+    log: Path,
+    ready_seconds: float = 15.0,
+    socket_mode: bool = False,
+    wait_healthy: bool = True,
 ) -> AsyncIterator[BotProcess]:
     """Run the bot with exactly `env` (plus PATH), wait for /healthz, and stop it on exit.
 
-    Its output goes to `log` (a file, not a pipe, so a chatty DEBUG log cannot stall it). On exit
-    it gets SIGTERM and 15 s to stop, then SIGKILL; a test may also kill it first.
+    HTTP mode by default (`run --http --port P`); with `socket_mode`, `run --health-port P`, which
+    connects with SLACK_APP_TOKEN and serves only /healthz on P. Its output goes to `log` (a file,
+    not a pipe, so a chatty DEBUG log cannot stall it). On exit it gets SIGTERM and 15 s to stop,
+    then SIGKILL; a test may also stop it first. `wait_healthy=False` starts it and returns at
+    once (a bot that is expected never to become healthy).
     """
     port = free_port()
     full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": SOURCE_ROOT, **env}
+    mode = ["--health-port", str(port)] if socket_mode else ["--http", "--port", str(port)]
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bot",
             "run",
-            "--http",
-            "--port",
-            str(port),
+            *mode,
             cwd=cwd,
             env=full_env,
             stdout=out,
@@ -198,7 +268,8 @@ async def bot_process(
         )
     running = BotProcess(proc=proc, port=port, log=log)
     try:
-        await _wait_healthy(running, ready_seconds)
+        if wait_healthy:
+            await _wait_healthy(running, ready_seconds)
         yield running
     finally:
         if proc.returncode is None:

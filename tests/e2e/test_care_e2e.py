@@ -1,5 +1,6 @@
-"""`/care` and the App Home end to end: signed slash commands, button presses and events from the
-simulator to the real bot, which answers through the sandbox Slack's response_urls and Web API."""
+"""`/care` and the App Home end to end: slash commands, button presses and events from the
+simulator to the real bot, which answers through the sandbox Slack's response_urls and Web API.
+Every test runs over HTTP (signed requests) and over Socket Mode (envelopes and acks)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from bot.blocks.ids import ActionId, BlockId
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import Ephemeral, StoredMessage
-from bot.sandbox.stack import SIGNING_SECRET, RunningBot, Sandbox, running_bot, sandbox
+from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
 
 LEAD = "U0LEAD1"
 AGENT = "U0AGENT1"
@@ -38,8 +39,8 @@ class World:
         return self.stack.slack.ephemerals(user)[-1]
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+@pytest.fixture(params=["http", "socket"])
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
     async with sandbox() as stack:
         stack.x.add_mention("@acmehelp my parcel is lost", author_handle="dana")
         stack.x.add_mention("@acmehelp <b>where</b> is my refund & why", author_handle="eve")
@@ -50,11 +51,10 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             leads=LEAD,
             timezone="Europe/Berlin",
         )
+        socket_mode = request.param == "socket"
         async with (
-            running_bot(settings, pacing_per_second=None) as bot,
-            SlackSimulator(
-                stack.slack, events_url=bot.events_url, signing_secret=SIGNING_SECRET
-            ) as sim,
+            running_bot(settings, socket_mode=socket_mode, pacing_per_second=None) as bot,
+            bot.simulator(stack.slack) as sim,
         ):
             world = World(stack, bot, sim)
             await stack.slack.wait_for(lambda: len(world.cards()) == 2)

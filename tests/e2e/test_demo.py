@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 import bot
 from bot.demo import ANA, BEN, CHLOE, LEAD, SCRIPT, STOPPED, Demo, Release, Reopen, Reply
@@ -163,10 +164,11 @@ def assert_summary_is_the_digest(transcript: str, demo: Demo) -> None:
         assert claims - releases == int(match.group(2)), name
 
 
-async def test_the_demo_plays_the_script_through_the_real_bot() -> None:
+@pytest.mark.parametrize("http", [False, True], ids=["socket-mode", "http"])
+async def test_the_demo_plays_the_script_through_the_real_bot(http: bool) -> None:
     out = io.StringIO()
     threads_before = set(threading.enumerate())
-    demo = Demo(out)
+    demo = Demo(out, http=http)
 
     assert await demo.run(keep=False) == 0
 
@@ -243,8 +245,11 @@ async def start_demo(cwd: Path, *args: str) -> asyncio.subprocess.Process:
     )
 
 
-async def test_carebot_demo_exits_0_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    proc = await start_demo(tmp_path)
+@pytest.mark.parametrize("args", [(), ("--http",)], ids=["socket-mode", "http"])
+async def test_carebot_demo_exits_0_and_leaves_nothing_behind(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    proc = await start_demo(tmp_path, *args)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), DEMO_BOUND)
     finally:
@@ -306,8 +311,8 @@ async def test_keep_leaves_everything_up_until_ctrl_c(tmp_path: Path) -> None:
                 headers={"Authorization": f"Bearer {printed['SLACK_BOT_TOKEN']}"},
             ) as response:
                 assert (await response.json())["ok"] is True
-            events = next(line for line in seen if line.startswith("# Slack events"))
-            health = events.split("POST ", 1)[1].strip().replace("/slack/events", "/healthz")
+            health_line = next(line for line in seen if line.startswith("# Health: GET "))
+            health = health_line.removeprefix("# Health: GET ").strip()
             async with http.get(health) as response:
                 assert response.status == 200
         assert exists(database(printed))

@@ -1,5 +1,6 @@
-"""Ownership and replies, end to end: signed Slack requests from the simulator to the real bot,
-which talks to the sandbox Slack and X over loopback."""
+"""Ownership and replies, end to end: Slack requests from the simulator to the real bot, which
+talks to the sandbox Slack and X over loopback. Every test runs twice: over HTTP (signed requests)
+and over Socket Mode (envelopes on the sandbox Slack's WebSocket, answered by acks)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from bot.blocks.ids import ActionId, BlockId
 from bot.sandbox.simulator import SimResponse, SlackSimulator
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import SIGNING_SECRET, RunningBot, Sandbox, running_bot, sandbox
+from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
 from storage.models import Case, CaseStatus, Reply, ReplyState
 
 AGENTS = ["U0AGENT1", "U0AGENT2", "U0LEAD1"] + [f"U0CROWD{i:02d}" for i in range(50)]
@@ -53,8 +54,8 @@ class World:
         await self.stack.slack.wait_for(predicate, timeout=seconds)
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+@pytest.fixture(params=["http", "socket"])
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
     async with sandbox() as stack:
         tweet = stack.x.add_mention("@acmehelp my parcel is lost", author_handle="dana")
         settings = stack.settings(
@@ -63,15 +64,14 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             agents=",".join(AGENTS),
             leads="U0LEAD1",
         )
-        async with running_bot(settings, pacing_per_second=None) as bot:
+        socket_mode = request.param == "socket"
+        async with running_bot(settings, socket_mode=socket_mode, pacing_per_second=None) as bot:
             await stack.slack.wait_for(
                 lambda: any(m.metadata for m in stack.slack.channel_messages(stack.channel))
             )
             live = next(m for m in stack.slack.channel_messages(stack.channel) if m.metadata)
             card = copy.deepcopy(live)  # the card as every client first drew it
-            async with SlackSimulator(
-                stack.slack, events_url=bot.events_url, signing_secret=SIGNING_SECRET
-            ) as sim:
+            async with bot.simulator(stack.slack) as sim:
                 yield World(stack, bot, sim, card, tweet.id)
 
 
@@ -238,6 +238,8 @@ async def test_release_resolve_and_reopen(world: World) -> None:
 
 
 async def test_unsigned_requests_are_rejected(world: World) -> None:
+    if world.bot.socket_mode:
+        pytest.skip("Socket Mode has no signatures: the app token opened the WebSocket")
     response = await world.sim.click(
         "U0AGENT1",
         channel=world.stack.channel,
