@@ -10,6 +10,7 @@ from bot.app import build_slack_client
 from bot.errors import ConfigError, SourceError
 from bot.runtime import build_source
 from bot.settings import Settings
+from bot.sources.checks import check_other_networks
 
 _SLACK_ERRORS = {
     "invalid_auth": "the token is not valid (revoked, or copied wrongly)",
@@ -61,5 +62,6 @@ async def run_check(settings: Settings, *, out: TextIO) -> int:
             problems += 1
         finally:
             await source.close()
+    problems += await check_other_networks(settings, out=out)
     print("all checks passed" if not problems else f"{problems} check(s) failed", file=out)
     return 0 if not problems else 1

@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level, settings.secrets())
         if args.command == "run":
             settings.require_for_run(http=args.http)
+            settings.require_network()
             from bot.runtime import serve
 
             run_async(serve(settings, http=args.http, host=args.host, port=args.port))

@@ -24,7 +24,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.card import render_card
+from bot.blocks.card import network_label, render_card
 from bot.blocks.ids import MetadataEvent
 from bot.blocks.lines import follow_up_line
 from bot.clock import Clock
@@ -193,7 +193,12 @@ class DeliveryService:
             for message, case in pending:
                 assert case.card_ts is not None
                 await self._post(
-                    text=follow_up_line(case.author_handle, message.text, message.url),
+                    text=follow_up_line(
+                        case.author_handle,
+                        message.text,
+                        message.url,
+                        network_label=network_label(case.network),
+                    ),
                     thread_ts=case.card_ts,
                 )
                 async with self._sessions() as s, s.begin():

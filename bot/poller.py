@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from bot.blocks.card import network_label
 from bot.clock import Clock
 from bot.errors import NetworkAuthError, NetworkRateLimited, SourceError
 from bot.ingest import IngestService
@@ -122,7 +123,7 @@ class Poller:
 
     @property
     def _label(self) -> str:
-        return "X" if self.key == "x" else self.key.title()
+        return network_label(self.key)
 
     def _wait(self, seconds: float) -> None:
         self._not_before = time.monotonic() + seconds

@@ -28,7 +28,7 @@ from bot.errors import (
     SourceError,
     UnexpectedError,
 )
-from bot.sources import Source
+from bot.sources.registry import SourceRegistry
 from storage import cases, repo
 from storage.engine import SessionFactory
 from storage.models import Case, CaseStatus, ReplyState
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # A pending reply older than this was abandoned by a crashed process and may be sent again.
 STALE_PENDING = timedelta(seconds=90)
+# Shown for a network with no source configured (sending there is refused anyway).
+DEFAULT_REPLY_LIMIT = 280
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,27 +60,28 @@ class ReplyService:
         sessions: SessionFactory,
         clock: Clock,
         access: AccessPolicy,
-        source: Source | None,
+        sources: SourceRegistry,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._access = access
-        self._source = source
+        self._sources = sources
 
-    @property
-    def reply_limit(self) -> int:
-        """Return the longest reply the network takes, as it counts."""
-        return self._source.limits.reply_max if self._source else 280
+    def reply_limit(self, network: str) -> int:
+        """Return the longest reply `network` takes, as it counts."""
+        source = self._sources.get(network)
+        return source.limits.reply_max if source else DEFAULT_REPLY_LIMIT
 
-    def validate(self, text: str) -> str:
-        """Return the reply as it will be sent, or raise ReplyEmpty / ReplyTooLong."""
+    def validate(self, text: str, *, network: str) -> str:
+        """Return the reply as it will be sent on `network`, or raise ReplyEmpty / ReplyTooLong."""
         cleaned = text.strip()
         if not cleaned:
             raise ReplyEmpty()
-        if self._source is not None:
-            length = self._source.limits.measure(cleaned)
-            if length > self._source.limits.reply_max:
-                raise ReplyTooLong(length, self._source.limits.reply_max)
+        source = self._sources.get(network)
+        if source is not None:
+            length = source.limits.measure(cleaned)
+            if length > source.limits.reply_max:
+                raise ReplyTooLong(length, source.limits.reply_max)
         return cleaned
 
     async def check_can_reply(self, *, case_id: int, user: str) -> Case:
@@ -92,12 +95,11 @@ class ReplyService:
         self, *, case_id: int, user: str, text: str, key: str, resolve_after: bool
     ) -> ReplyOutcome:
         """Send `text` as `user`'s reply to the case, at most once per `key`."""
-        text = self.validate(text)
-        if self._source is None:
-            raise SourceError("Carebot has no X credentials configured, so it cannot reply.")
         now = self._clock()
         async with self._sessions() as s, s.begin():
             case = await self._load(s, case_id)
+            source = self._sources.require(case.network)
+            text = self.validate(text, network=case.network)
             existing = await cases.reply_by_key(s, key=key)
             if existing is not None and existing.state == ReplyState.SENT:
                 return ReplyOutcome(case, existing.text, existing.url or "", repeated=True)
@@ -115,7 +117,7 @@ class ReplyService:
                 raise ReplyInFlight()
             target = await cases.latest_customer_post(s, case_id=case_id) or case.external_id
         try:
-            sent = await self._source.reply(to_external_id=target, text=text)
+            sent = await source.reply(to_external_id=target, text=text)
         except SourceError as exc:
             async with self._sessions() as s, s.begin():
                 await cases.mark_reply_failed(s, reply_id=reply_id, error=exc.user_message)

@@ -35,6 +35,12 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import ResponsePolicy, start_deadline
 from bot.sources import Source
+from bot.sources.registry import (
+    SourceContext,
+    SourceRegistry,
+    build_sources,
+    network_spec,
+)
 from storage.engine import SessionFactory, create_engine, session_factory
 from storage.migrate import current_revision, upgrade
 from storage.models import Case, Priority
@@ -76,23 +82,15 @@ def build_ingest(settings: Settings, *, sessions: SessionFactory, clock: Clock) 
 
 
 def build_source(settings: Settings) -> Source | None:
-    """Return the X source when X credentials are configured, else None (Slack-only mode)."""
-    if settings.x_bearer_token is None and settings.x_api_key is None:
-        return None
-    from bot.sources.x import XSource
+    """Return the X source when X credentials are configured, else None."""
+    spec = network_spec("x")
+    assert spec is not None
+    return spec.build(settings, SourceContext()) if spec.enabled(settings) else None
 
-    def secret(value: Any) -> str | None:
-        return value.get_secret_value() if value is not None else None
 
-    return XSource(
-        api_url=settings.x_api_url,
-        bearer_token=secret(settings.x_bearer_token),
-        api_key=secret(settings.x_api_key),
-        api_secret=secret(settings.x_api_secret),
-        access_token=secret(settings.x_access_token),
-        access_token_secret=secret(settings.x_access_token_secret),
-        user_id=settings.x_user_id,
-    )
+def build_registry(settings: Settings, sessions: SessionFactory, clock: Clock) -> SourceRegistry:
+    """Return the sources of every network the settings turn on."""
+    return build_sources(settings, SourceContext(sessions=sessions, clock=clock))
 
 
 class Runtime:
@@ -103,7 +101,9 @@ class Runtime:
         settings: Settings,
         *,
         clock: Clock = utc_now,
-        source_factory: Callable[[Settings], Source | None] = build_source,
+        source_factory: Callable[
+            [Settings, SessionFactory, Clock], SourceRegistry
+        ] = build_registry,
         pacing_per_second: float | None = 1.0,
         auth_retry: timedelta = AUTH_RETRY,
     ) -> None:
@@ -114,7 +114,7 @@ class Runtime:
         self._source_factory = source_factory
         self.engine: AsyncEngine | None = None
         self.delivery: DeliveryService | None = None
-        self.poller: Poller | None = None
+        self.pollers: list[Poller] = []
         self.pacing_per_second = pacing_per_second
         self.holder = process_id()
         self.policy: ResponsePolicy | None = None
@@ -122,6 +122,7 @@ class Runtime:
         self.deps: Deps | None = None
         self.app: AsyncApp | None = None
         self.scheduler = Scheduler()
+        self.sources = SourceRegistry()
         self.in_flight = InFlight()
         self.ready = False
         self.revision: str | None = None
@@ -132,18 +133,18 @@ class Runtime:
         await upgrade(self.engine)
         self.revision = await current_revision(self.engine)
         log.info("database migrated to revision %s", self.revision)
-        source = self._source_factory(self.settings)
-        if source is not None:
-            await source.start()
+        sources = self._source_factory(self.settings, session_factory(self.engine), self.clock)
+        await sources.start()
+        self.sources = sources
         self._http = ClientSession()
-        self.deps = self._build_deps(source)
+        self.deps = self._build_deps(sources)
         self.app = build_app(self.settings, self.deps)
         self._schedule_jobs(self.deps)
         self.scheduler.start()
         self.ready = True
         log.info("carebot is ready (jobs: %s)", ", ".join(self.scheduler.job_ids()) or "none")
 
-    def _build_deps(self, source: Source | None) -> Deps:
+    def _build_deps(self, sources: SourceRegistry) -> Deps:
         settings = self.settings
         assert self.engine is not None
         assert self._http is not None
@@ -164,14 +165,16 @@ class Runtime:
             settings=settings,
             sessions=sessions,
             slack=slack,
-            source=source,
+            sources=sources,
             clock=self.clock,
             access=access,
             delivery=self.delivery,
             ownership=OwnershipService(
                 sessions=sessions, clock=self.clock, access=access, reschedule=self._reschedule
             ),
-            replies=ReplyService(sessions=sessions, clock=self.clock, access=access, source=source),
+            replies=ReplyService(
+                sessions=sessions, clock=self.clock, access=access, sources=sources
+            ),
             digest=DigestService(
                 sessions=sessions, clock=self.clock, access=access, policy=self.policy
             ),
@@ -212,24 +215,27 @@ class Runtime:
             # Checked every minute rather than fired once, so a restart or a replica that was
             # down at the hour still posts the day's digest (the database keeps it to one).
             self.scheduler.every(DAILY_JOB, DAILY_CHECK, daily.run_once)
-        if deps.source is None:
-            log.warning("no X credentials: Carebot will not read mentions (see README)")
+        if not deps.sources:
+            log.warning("no network credentials: Carebot will not read mentions (see README)")
             return
         ingest = build_ingest(settings, sessions=deps.sessions, clock=self.clock)
-        poller = Poller(
-            source=deps.source,
-            ingest=ingest,
-            sessions=deps.sessions,
-            clock=self.clock,
-            notify=self.delivery.notify,
-            backfill=settings.backfill,
-            interval=settings.poll_interval,
-            holder=holder,
-            on_new=lambda: self.scheduler.wake(DELIVERY_JOB),
-            auth_retry=self.auth_retry,
-        )
-        self.scheduler.every(f"poll:{poller.key}", settings.poll_interval, poller.run_once)
-        self.poller = poller
+        # One job per network, each under its own DB lease: a network that fails, stalls or
+        # rate-limits us never holds up the others.
+        for source in deps.sources:
+            poller = Poller(
+                source=source,
+                ingest=ingest,
+                sessions=deps.sessions,
+                clock=self.clock,
+                notify=self.delivery.notify,
+                backfill=settings.backfill,
+                interval=settings.poll_interval,
+                holder=holder,
+                on_new=lambda: self.scheduler.wake(DELIVERY_JOB),
+                auth_retry=self.auth_retry,
+            )
+            self.scheduler.every(f"poll:{poller.key}", settings.poll_interval, poller.run_once)
+            self.pollers.append(poller)
 
     async def stop(self) -> None:
         """Stop jobs (letting runs in flight finish), close the source, dispose the engine."""
@@ -239,10 +245,9 @@ class Runtime:
         await asyncio.gather(self.in_flight.drain(LISTENER_DRAIN_SECONDS), self.scheduler.stop())
         if self.delivery is not None:
             await self.delivery.release()
-        if self.poller is not None:
-            await self.poller.release()
-        if self.deps is not None and self.deps.source is not None:
-            await self.deps.source.close()
+        for poller in self.pollers:
+            await poller.release()
+        await self.sources.close()
         if self._http is not None:
             await self._http.close()
         if self.engine is not None:
@@ -251,11 +256,10 @@ class Runtime:
 
     def health(self) -> dict[str, Any]:
         """Return the /healthz body."""
-        source = self.deps.source if self.deps else None
         return {
             "status": "ok" if self.ready else "starting",
             "database": {"revision": self.revision},
-            "sources": [source.network] if source else [],
+            "sources": self.sources.networks,
             "jobs": self.scheduler.job_ids(),
         }
 

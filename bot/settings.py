@@ -138,6 +138,24 @@ class Settings(BaseSettings):
     log_level: str = Field(
         default="INFO", validation_alias=AliasChoices("CAREBOT_LOG_LEVEL", "log_level")
     )
+    bluesky_handle: str | None = Field(
+        default=None, validation_alias=AliasChoices("BLUESKY_HANDLE", "bluesky_handle")
+    )
+    bluesky_app_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("BLUESKY_APP_PASSWORD", "bluesky_app_password")
+    )
+    bluesky_api_url: str = Field(
+        default="https://bsky.social",
+        validation_alias=AliasChoices("CAREBOT_BLUESKY_API_URL", "bluesky_api_url"),
+    )
+    mastodon_api_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MASTODON_API_BASE_URL", "mastodon_api_base_url"),
+    )
+    mastodon_access_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MASTODON_ACCESS_TOKEN", "mastodon_access_token"),
+    )
     # Settings beyond INTERFACE.md, documented in the README's configuration table.
     urgent_words: CsvList = Field(
         default_factory=lambda: list(DEFAULT_URGENT_WORDS),
@@ -197,6 +215,26 @@ class Settings(BaseSettings):
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("bluesky_api_url", "mastodon_api_base_url")
+    @classmethod
+    def _service_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        cleaned = value.strip().rstrip("/")
+        if not cleaned.startswith(("https://", "http://")) or cleaned.count("/") < 2:
+            raise ValueError(f"'{value}' is not an http(s) URL (e.g. https://mastodon.social)")
+        return cleaned
+
+    @field_validator("bluesky_handle")
+    @classmethod
+    def _bluesky_handle(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        handle = value.strip().removeprefix("@")
+        if "." not in handle or " " in handle:
+            raise ValueError(f"'{value}' is not a Bluesky handle (e.g. acme.bsky.social)")
+        return handle
+
     @field_validator("slack_bot_token")
     @classmethod
     def _bot_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
@@ -230,6 +268,41 @@ class Settings(BaseSettings):
                 "is required for Socket Mode (xapp-…); or run with --http and SLACK_SIGNING_SECRET",
             )
 
+    @property
+    def x_enabled(self) -> bool:
+        """Return True when X is on (X_BEARER_TOKEN, or the OAuth 1.0a user keys, are set)."""
+        return self.x_bearer_token is not None or self.x_api_key is not None
+
+    @property
+    def bluesky_enabled(self) -> bool:
+        """Return True when Bluesky is on (BLUESKY_HANDLE and BLUESKY_APP_PASSWORD are set)."""
+        return self.bluesky_handle is not None and self.bluesky_app_password is not None
+
+    @property
+    def mastodon_enabled(self) -> bool:
+        """Return True when Mastodon is on (MASTODON_API_BASE_URL and MASTODON_ACCESS_TOKEN)."""
+        return self.mastodon_api_base_url is not None and self.mastodon_access_token is not None
+
+    def require_network(self) -> None:
+        """Raise ConfigError naming the variables to set when no network is on."""
+        if self.x_enabled or self.bluesky_enabled or self.mastodon_enabled:
+            return
+        half = (
+            ("BLUESKY_APP_PASSWORD", self.bluesky_handle is not None),
+            ("BLUESKY_HANDLE", self.bluesky_app_password is not None),
+            ("MASTODON_ACCESS_TOKEN", self.mastodon_api_base_url is not None),
+            ("MASTODON_API_BASE_URL", self.mastodon_access_token is not None),
+        )
+        for variable, other_half_set in half:
+            if other_half_set:
+                raise ConfigError(variable, "is required with its pair to turn that network on")
+        raise ConfigError(
+            "X_BEARER_TOKEN",
+            "no network is on: set X_BEARER_TOKEN (X), or BLUESKY_HANDLE and "
+            "BLUESKY_APP_PASSWORD (Bluesky), or MASTODON_API_BASE_URL and "
+            "MASTODON_ACCESS_TOKEN (Mastodon)",
+        )
+
     def secrets(self) -> list[str]:
         """Return every secret value that is set, for log redaction."""
         values = [
@@ -241,6 +314,8 @@ class Settings(BaseSettings):
             self.x_api_secret,
             self.x_access_token,
             self.x_access_token_secret,
+            self.bluesky_app_password,
+            self.mastodon_access_token,
         ]
         return [v.get_secret_value() for v in values if v and v.get_secret_value()]
 

@@ -52,7 +52,7 @@ async def on_reply(
     """Open the Reply modal (the trigger id lives 3 s, so views.open is the only Slack call)."""
     await ack()
     case = await deps.replies.check_can_reply(case_id=case_id_of(action), user=user_of(body))
-    view = reply_modal(case, reply_limit=deps.replies.reply_limit)
+    view = reply_modal(case, reply_limit=deps.replies.reply_limit(case.network))
     await client.views_open(trigger_id=body["trigger_id"], view=view)
 
 

@@ -9,6 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Deps
+from bot.blocks.card import network_label
 from bot.blocks.ids import BlockId, CallbackId
 from bot.blocks.lines import reply_line
 from bot.blocks.modals import (
@@ -36,8 +37,8 @@ async def on_reply_submit(
     submission = parse_reply_submission(view)
     user = user_of(body)
     try:
-        text = deps.replies.validate(submission.text)
         case = await deps.replies.check_can_reply(case_id=submission.case_id, user=user)
+        text = deps.replies.validate(submission.text, network=case.network)
     except (ReplyEmpty, ReplyTooLong) as exc:
         await ack(**input_errors(BlockId.REPLY_TEXT, exc.user_message))
         return
@@ -64,7 +65,7 @@ async def on_reply_submit(
     if isinstance(late, CarebotError):
         retry = reply_modal(
             case,
-            reply_limit=deps.replies.reply_limit,
+            reply_limit=deps.replies.reply_limit(case.network),
             initial_text=submission.text,
             error=late.user_message,
             resolve_after=submission.resolve_after,
@@ -78,7 +79,13 @@ async def on_reply_submit(
 async def _show_reply(deps: Deps, outcome: ReplyOutcome, user: str) -> None:
     if outcome.repeated:
         return  # the first submission already announced it
-    await publish_change(deps.delivery, outcome.case, reply_line(user, outcome.text, outcome.url))
+    await publish_change(
+        deps.delivery,
+        outcome.case,
+        reply_line(
+            user, outcome.text, outcome.url, network_label=network_label(outcome.case.network)
+        ),
+    )
 
 
 async def on_resolve_submit(
