@@ -55,6 +55,32 @@ def _build_x(settings: Settings, context: SourceContext) -> Source:
     )
 
 
+def _build_bluesky(settings: Settings, context: SourceContext) -> Source:
+    from bot.sources.bluesky import BlueskySource
+
+    assert settings.bluesky_handle is not None
+    assert settings.bluesky_app_password is not None
+    return BlueskySource(
+        api_url=settings.bluesky_api_url,
+        handle=settings.bluesky_handle,
+        app_password=settings.bluesky_app_password.get_secret_value(),
+        sessions=context.sessions,
+        clock=context.clock,
+    )
+
+
+def _build_mastodon(settings: Settings, context: SourceContext) -> Source:
+    from bot.sources.mastodon import MastodonSource
+
+    assert settings.mastodon_api_base_url is not None
+    assert settings.mastodon_access_token is not None
+    return MastodonSource(
+        api_base_url=settings.mastodon_api_base_url,
+        access_token=settings.mastodon_access_token.get_secret_value(),
+        clock=context.clock,
+    )
+
+
 def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
 
@@ -73,6 +99,22 @@ NETWORKS: tuple[NetworkSpec, ...] = (
         ),
         enabled=lambda s: s.x_enabled,
         build=_build_x,
+    ),
+    NetworkSpec(
+        key="bluesky",
+        label="Bluesky",
+        icon=":butterfly:",
+        variables=("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD"),
+        enabled=lambda s: s.bluesky_enabled,
+        build=_build_bluesky,
+    ),
+    NetworkSpec(
+        key="mastodon",
+        label="Mastodon",
+        icon=":elephant:",
+        variables=("MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"),
+        enabled=lambda s: s.mastodon_enabled,
+        build=_build_mastodon,
     ),
 )
 _BY_KEY = {spec.key: spec for spec in NETWORKS}
