@@ -236,6 +236,7 @@ class HomeData:
     sla_met: int
     now: datetime
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    open_by_network: dict[str, int] = field(default_factory=dict)
 
     @property
     def sla_attainment(self) -> float | None:
@@ -344,6 +345,7 @@ class DigestService:
             rows, total = await queries.open_queue(s, owner=user, limit=HOME_LIST_LIMIT)
             counts = await queries.queue_counts(s, now=now)
             due, met = await queries.sla_totals(s, span=today.span, now=now)
+            by_network = await queries.open_by_network(s)
         return HomeData(
             user=user,
             mine=CaseList(rows, total, now),
@@ -352,6 +354,7 @@ class DigestService:
             sla_met=met,
             now=now,
             zone=self._policy.zone,
+            open_by_network=by_network,
         )
 
     async def _require_agent(self, user: str) -> None:

@@ -4,6 +4,7 @@ HTTP or Socket Mode, and shut down cleanly on SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import signal
@@ -41,6 +42,7 @@ from bot.sources.registry import (
     build_sources,
     network_spec,
 )
+from bot.streams import StreamingSource, StreamRunner
 from storage.engine import SessionFactory, create_engine, session_factory
 from storage.migrate import current_revision, upgrade
 from storage.models import Case, Priority
@@ -115,6 +117,7 @@ class Runtime:
         self.engine: AsyncEngine | None = None
         self.delivery: DeliveryService | None = None
         self.pollers: list[Poller] = []
+        self._streams: list[asyncio.Task[None]] = []
         self.pacing_per_second = pacing_per_second
         self.holder = process_id()
         self.policy: ResponsePolicy | None = None
@@ -236,6 +239,15 @@ class Runtime:
             )
             self.scheduler.every(f"poll:{poller.key}", settings.poll_interval, poller.run_once)
             self.pollers.append(poller)
+            if isinstance(source, StreamingSource):
+                runner = StreamRunner(
+                    source=source,
+                    ingest=ingest,
+                    source_key=poller.key,
+                    backfill=functools.partial(self.scheduler.wake, f"poll:{poller.key}"),
+                    on_new=lambda: self.scheduler.wake(DELIVERY_JOB),
+                )
+                self._streams.append(asyncio.create_task(runner.run(), name=f"stream:{poller.key}"))
 
     async def stop(self) -> None:
         """Stop jobs (letting runs in flight finish), close the source, dispose the engine."""
@@ -245,6 +257,9 @@ class Runtime:
         await asyncio.gather(self.in_flight.drain(LISTENER_DRAIN_SECONDS), self.scheduler.stop())
         if self.delivery is not None:
             await self.delivery.release()
+        for stream in self._streams:
+            stream.cancel()
+        await asyncio.gather(*self._streams, return_exceptions=True)
         for poller in self.pollers:
             await poller.release()
         await self.sources.close()

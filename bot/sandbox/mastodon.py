@@ -266,6 +266,13 @@ class FakeMastodon:
             body = f"@{self.brand.username} {body}"
         return self.add_status(body, **kwargs)
 
+    def add_mentions(self, n: int, *, authors: int = 50) -> list[MastoStatus]:
+        """Store `n` mentions from `authors` different accounts."""
+        return [
+            self.add_mention(f"question number {i}", author=f"customer{i % authors}@social.example")
+            for i in range(n)
+        ]
+
     def fail_next(self, path_prefix: str, *, status: int, count: int = 1) -> None:
         """Answer the next `count` requests under `path_prefix` with `status`."""
         self._failures.append([path_prefix, status, count])
@@ -459,6 +466,11 @@ class FakeMastodon:
                 "languages": ["en"],
                 "configuration": {
                     "urls": {"streaming": self.api_url.replace("http", "ws", 1)},
+                    "timelines_access": {
+                        "live_feeds": {"local": "public", "remote": "public"},
+                        "hashtag_feeds": {"local": "public", "remote": "public"},
+                        "trending_link_feeds": {"local": "public", "remote": "public"},
+                    },
                     "accounts": {"max_featured_tags": 10},
                     "statuses": {
                         "max_characters": self.max_characters,

@@ -1,7 +1,8 @@
 """`MastodonSource`: the Mastodon adapter behind the `Source` protocol, built on Mastodon.py.
 
-Mastodon.py is blocking (requests), so every call runs in a worker thread (`asyncio.to_thread`)
-and the event loop never waits on the network. Mentions are the `mention` notifications since
+Mastodon.py is blocking (requests), so every call runs on the source's own worker threads
+(`run_in_executor`, as `asyncio.to_thread` does, but closed with the source) and the event loop
+never waits on the network. Mentions are the `mention` notifications since
 the last notification id; their HTML content becomes plain text and authors are written
 `user@instance` everywhere. A reply goes out with `in_reply_to_id`, keeps the visibility of the
 post it answers (a direct message is answered directly, reaching only the accounts it mentions)
@@ -14,16 +15,19 @@ link as `characters_reserved_per_url`, a mention as its local part), read from
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import logging
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
-from mastodon import Mastodon
+from mastodon import Mastodon, StreamListener
 from mastodon.errors import (
     MastodonAPIError,
     MastodonError,
@@ -110,6 +114,7 @@ class MastodonSource:
         self._brand: dict[str, Any] | None = None
         self._url_length = DEFAULT_URL_LENGTH
         self._configured = False
+        self._threads: ThreadPoolExecutor | None = None
         self.limits = SourceLimits(
             reply_max=DEFAULT_MAX_CHARACTERS, measure=self._measure, min_poll_seconds=10
         )
@@ -120,6 +125,8 @@ class MastodonSource:
     async def start(self) -> None:
         """Create the client (no traffic until the first call)."""
         if self._api is None:
+            # Its own small pool, shut down on close: nothing of ours outlives the source.
+            self._threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mastodon")
             self._api = Mastodon(
                 access_token=self._token,
                 api_base_url=self._base_url,
@@ -132,7 +139,14 @@ class MastodonSource:
         """Close the HTTP session."""
         if self._api is not None:
             api, self._api = self._api, None
-            await asyncio.to_thread(api.session.close)
+            api.session.close()  # only closes idle pooled sockets; does not block
+        if self._threads is not None:
+            threads, self._threads = self._threads, None
+            threads.shutdown(wait=False, cancel_futures=True)
+            # Let a call in flight finish (its timeout bounds it) without blocking the loop.
+            for thread in list(getattr(threads, "_threads", ())):
+                while thread.is_alive():  # noqa: ASYNC110 (a thread has no awaitable end)
+                    await asyncio.sleep(0.01)
 
     async def whoami(self) -> Author:
         """Return the brand account the access token acts as."""
@@ -185,6 +199,47 @@ class MastodonSource:
             replying=True,
         )
         return SentReply(external_id=str(posted["id"]), url=str(posted.get("url") or posted["uri"]))
+
+    async def stream(
+        self,
+        *,
+        on_mentions: Callable[[list[Mention]], Awaitable[object]],
+        on_connect: Callable[[], object],
+        reconnect_seconds: float = 5.0,
+    ) -> None:
+        """Stream `user:notification` until cancelled: mentions to `on_mentions` within seconds.
+
+        The stream does not replay what was sent while it was down, so `on_connect` is called on
+        the first connection and after every reconnect, for the caller to poll as a backfill.
+        """
+        await self._configure()
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        listener = _Listener(
+            lambda kind, item: loop.call_soon_threadsafe(events.put_nowait, (kind, item))
+        )
+        api = self._api
+        handle = await self._in_thread(
+            lambda: api.stream_user_notifications(
+                listener,
+                run_async=True,
+                reconnect_async=True,
+                reconnect_async_wait_sec=reconnect_seconds,
+            )
+        )
+        try:
+            while True:
+                kind, item = await events.get()
+                if kind == "connected":
+                    on_connect()
+                elif (
+                    kind == "notification" and item.get("type") == "mention" and item.get("status")
+                ):
+                    await on_mentions([await self._mention(item)])
+        finally:
+            # Closing waits for the stream's reader thread to leave its read (the next event or
+            # heartbeat, 15 s at most), so it is done on a thread of its own, not awaited.
+            threading.Thread(target=handle.close, name="mastodon-stream-close", daemon=True).start()
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -246,7 +301,7 @@ class MastodonSource:
         api = self._api
         self._respect_budget(api)
         try:
-            return await asyncio.to_thread(request, api)
+            return await self._in_thread(functools.partial(request, api))
         except MastodonRatelimitError as exc:
             reset_at = _epoch(getattr(api, "ratelimit_reset", None))
             raise NetworkRateLimited(
@@ -275,6 +330,12 @@ class MastodonSource:
         except MastodonError as exc:
             raise SourceError(f"Mastodon request failed: {exc}") from exc
 
+    async def _in_thread(self, call: Callable[[], T]) -> T:
+        """Run a blocking call on the source's own threads, off the event loop."""
+        if self._threads is None:
+            raise RuntimeError("MastodonSource.start() was not called")
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+
     def _respect_budget(self, api: Any) -> None:
         remaining = getattr(api, "ratelimit_remaining", None)
         reset_at = _epoch(getattr(api, "ratelimit_reset", None))
@@ -285,6 +346,27 @@ class MastodonSource:
                 "reset.",
                 reset_at=reset_at,
             )
+
+
+class _Listener(StreamListener):
+    """Forwards stream events from Mastodon.py's thread to the event loop."""
+
+    def __init__(self, emit: Callable[[str, Any], object]) -> None:
+        self._emit = emit
+
+    def handle_stream(self, response: Any) -> None:
+        # Called once per established connection (the first, and each after a drop).
+        self._emit("connected", None)
+        super().handle_stream(response)  # type: ignore[no-untyped-call]
+
+    def on_notification(self, notification: Any) -> None:
+        self._emit("notification", notification)
+
+    def on_abort(self, err: Exception) -> None:
+        log.info("mastodon: the stream dropped (%s); reconnecting", err)
+
+    def on_unknown_event(self, name: str, unknown_event: Any = None) -> None:
+        log.debug("mastodon: ignoring stream event %s", name)
 
 
 def _mentions_page(since_id: str | None, max_id: str | None) -> Callable[[Any], Any]:

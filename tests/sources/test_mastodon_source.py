@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -131,3 +133,38 @@ async def test_errors_map_to_domain_errors(fake: FakeMastodon, source: MastodonS
             await src.whoami()
     finally:
         await src.close()
+
+
+async def test_the_stream_delivers_mentions_and_asks_for_a_backfill_on_every_connect(
+    fake: FakeMastodon, source: MastodonSource
+) -> None:
+    import asyncio
+
+    received: asyncio.Queue[list[Any]] = asyncio.Queue()
+    connects: asyncio.Queue[None] = asyncio.Queue()
+
+    async def on_mentions(mentions: list[Any]) -> None:
+        await received.put(mentions)
+
+    task = asyncio.create_task(
+        source.stream(
+            on_mentions=on_mentions,
+            on_connect=lambda: connects.put_nowait(None),
+            reconnect_seconds=0.5,
+        )
+    )
+    try:
+        await asyncio.wait_for(connects.get(), timeout=10)  # first connection: backfill
+        status = fake.add_mention("@acme streamed!", author="dana@social.example")
+        (mention,) = await asyncio.wait_for(received.get(), timeout=10)
+        assert mention.external_id == status.id
+        assert mention.text == "@acme streamed!"
+        fake.drop_streams()  # the streaming server restarts
+        await asyncio.wait_for(connects.get(), timeout=10)  # reconnected: backfill again
+        later = fake.add_mention("@acme after the reconnect", author="eve")
+        (again,) = await asyncio.wait_for(received.get(), timeout=10)
+        assert again.external_id == later.id
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
