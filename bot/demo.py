@@ -88,11 +88,12 @@ class Agent:
 
 @dataclass(frozen=True, slots=True)
 class Customer:
-    """An X account that mentions the brand."""
+    """An account on `network` that mentions the brand (`handle` as that network writes it)."""
 
     handle: str
     name: str
     followers: int
+    network: str = "x"
 
 
 ANA = Agent("U0ANA", "Ana", "Ana Ruiz")
@@ -103,16 +104,17 @@ AGENTS = (ANA, BEN, CHLOE)
 LEAD = PRIYA
 
 DANA = Customer("dana_k", "Dana K", 310)
-KIM = Customer("kim_w", "Kim W", 85)
-SAM = Customer("sam_asks", "Sam Patel", 120)
+KIM = Customer("kim-w.bsky.social", "Kim W", 85, network="bluesky")
+SAM = Customer("sam_asks@social.example", "Sam Patel", 120, network="mastodon")
 LEE = Customer("ops_lee", "Lee (Ops)", 890)
 MO = Customer("mo_reads", "Mo", 42)
 TECH = Customer("techdaily", "Tech Daily", 48_200)
 RAJ = Customer("raj_p", "Raj P", 230)
 JLO = Customer("jlo_travels", "J. Lopez", 610)
 GURU = Customer("growth_guru", "Growth Guru", 12)
-MARTA = Customer("marta_b", "Marta B", 150)
-OLA = Customer("ola_n", "Ola N", 95)
+MARTA = Customer("marta-b.bsky.social", "Marta B", 150, network="bluesky")
+OLA = Customer("ola_n@social.example", "Ola N", 95, network="mastodon")
+NETWORK_LABELS = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}
 
 
 # -- the script -------------------------------------------------------------------------------
@@ -181,10 +183,10 @@ SCRIPT: tuple[Post, ...] = (
             ),
         ),
     ),
-    Post(KIM, "@acmehelp the app keeps logging me out on Android, every single day"),
+    Post(KIM, "@acme.bsky.social the app keeps logging me out on Android, every single day"),
     Post(
         SAM,
-        "@acmehelp do you ship to Canada? Thinking of ordering the blue kettle",
+        "@acme do you ship to Canada? Thinking of ordering the blue kettle",
         (Reply(BEN, "Hi Sam! Yes, we ship to Canada: 3-5 business days, duties included."),),
     ),
     Post(
@@ -254,12 +256,12 @@ SCRIPT: tuple[Post, ...] = (
     ),
     Post(
         MARTA,
-        "@acmehelp shout-out to your support team, my return was sorted in 5 minutes",
+        "@acme.bsky.social shout-out to your support team, my return was sorted in 5 minutes",
         (Resolve(CHLOE, ResolveReason.PRAISE),),
     ),
     Post(
         OLA,
-        "@acmehelp where do I find the invoice for my last order?",
+        "@acme where do I find the invoice for my last order?",
         (Reply(BEN, "Hi Ola! Account > Orders > pick the order > Invoice (PDF)."),),
     ),
 )
@@ -411,6 +413,8 @@ class Transcript:
     calls_seen: int = 0
     responses_seen: int = 0
     replies_seen: int = 0
+    bluesky_seen: int = 0
+    mastodon_seen: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     drawn: dict[str, list[str]] = field(default_factory=dict)
 
@@ -454,6 +458,27 @@ class Transcript:
                 indent=2,
             )
         self.replies_seen = len(x.posted_replies)
+        bsky = self.stack.bluesky
+        for record in bsky.created_records[self.bluesky_seen :]:
+            parent_uri = record["record"]["reply"]["parent"]["uri"]
+            bsky_parent = bsky.posts.get(parent_uri)
+            whose = f"@{bsky_parent.author.handle}'s " if bsky_parent else ""
+            self.line(
+                f"sent to Bluesky as @{bsky.brand.handle}'s post, in reply to {whose}post "
+                f"{parent_uri.rsplit('/', 1)[-1]}",
+                indent=2,
+            )
+        self.bluesky_seen = len(bsky.created_records)
+        masto = self.stack.mastodon
+        for body in masto.posted[self.mastodon_seen :]:
+            parent_status = masto.statuses.get(str(body.get("in_reply_to_id")))
+            whose = f"@{parent_status.account.acct(masto.domain)}'s " if parent_status else ""
+            self.line(
+                f"sent to Mastodon as @{masto.brand.username} ({body.get('visibility')}), in "
+                f"reply to {whose}post {body.get('in_reply_to_id')}",
+                indent=2,
+            )
+        self.mastodon_seen = len(masto.posted)
         slack = self.stack.slack
         events: list[SlackCall | ResponsePost] = [
             *slack.calls[self.calls_seen :],
@@ -497,7 +522,7 @@ class Transcript:
         lines = blocks_to_lines(blocks, self.names) if blocks else text.split("\n")
         ts = self._ts_of(call) if args.get("metadata") else None
         if ts is not None:
-            handle = re.search(r"@\w+", lines[0] if lines else "")
+            handle = re.search(r"@[\w.@-]*\w", lines[0] if lines else "")
             self.labels[ts] = f"{handle.group(0) if handle else 'a'}'s card"
             self.drawn[ts] = lines
             self.line(f"{channel}  Carebot posts a card:", indent=2)
@@ -568,11 +593,14 @@ class Demo:
     out: TextIO
     stack: Sandbox | None = None
     tweets: dict[int, FakeTweet] = field(default_factory=dict)
+    # Where each post's card links to (its network's address of the post).
+    links: dict[int, str] = field(default_factory=dict)
     cards: dict[int, StoredMessage] = field(default_factory=dict)
     database: Path | None = None
     _transcript: Transcript | None = None
     _sim: SlackSimulator | None = None
     _started: float = 0.0
+    posted: int = 0  # mentions posted on Bluesky and Mastodon
 
     @property
     def transcript(self) -> Transcript:
@@ -624,7 +652,7 @@ class Demo:
 
     @contextlib.asynccontextmanager
     async def _running(self, database_url: str) -> AsyncIterator[RunningBot]:
-        async with sandbox() as stack:
+        async with sandbox(networks=("x", "bluesky", "mastodon")) as stack:
             self.stack = stack
             for person in (*AGENTS, LEAD):
                 stack.slack.add_user(
@@ -665,10 +693,15 @@ class Demo:
         urgent = format_duration(parse_duration(TARGETS["sla_urgent"]))
         team = ", ".join(a.name for a in AGENTS)
         lines = [
-            "Carebot demo: the real bot between a sandbox Slack and a sandbox X, on this machine.",
+            "Carebot demo: the real bot between a sandbox Slack and sandbox X, Bluesky and "
+            "Mastodon, on this machine.",
             f"  sandbox Slack  {stack.slack.api_url}  (cards go to "
             f"{_channel_name(stack.slack, stack.channel)}, {stack.channel})",
             f"  sandbox X      {stack.x.api_url}  (the brand is @{stack.x.brand.username})",
+            f"  sandbox Bluesky {stack.bluesky.api_url}  (the brand is "
+            f"@{stack.bluesky.brand.handle})",
+            f"  sandbox Mastodon {stack.mastodon.api_url}  (the brand is "
+            f"@{stack.mastodon.brand.username}@{stack.mastodon.domain})",
             f"  bot            {bot.events_url}  (/healthz: {health['status']})",
             f"  database       {self.database} (removed at the end)",
             f"  targets        first response {normal}, urgent {urgent} (nag at 75%, breach at "
@@ -699,6 +732,9 @@ class Demo:
         await self._digest()
 
     async def _post(self, number: int, post: Post) -> None:
+        if post.customer.network != "x":
+            await self._post_elsewhere(number, post)
+            return
         x = self.sandbox.x
         customer = post.customer
         in_reply_to: str | None = None
@@ -716,6 +752,7 @@ class Demo:
             in_reply_to=in_reply_to,
         )
         self.tweets[number] = tweet
+        self.links[number] = f"/status/{tweet.id}"
         if post.follow_up:
             # A follow-up has no card of its own: it shows in the thread of its case's card.
             card = self._card_of(customer)
@@ -732,6 +769,41 @@ class Demo:
         assert found is not None
         # The card as every client first drew it: a late Claim presses this copy's button.
         self.cards[number] = copy.deepcopy(found)
+
+    async def _post_elsewhere(self, number: int, post: Post) -> None:
+        """Post a (non-follow-up) mention on Bluesky or Mastodon and wait for its card."""
+        stack, customer = self.sandbox, post.customer
+        label = NETWORK_LABELS[customer.network]
+        where = f"@{customer.handle} on {label} ({customer.followers:,} followers)"
+        self.transcript.say(f"\n{where}: “{post.text}”")
+        if customer.network == "bluesky":
+            created = stack.bluesky.add_post(
+                post.text,
+                author_handle=customer.handle,
+                followers=customer.followers,
+                display_name=customer.name,
+            )
+            self.links[number] = f"/post/{created.rkey}"
+        else:
+            status = stack.mastodon.add_status(
+                post.text,
+                author=customer.handle,
+                followers=customer.followers,
+                display_name=customer.name,
+            )
+            self.links[number] = f"/{status.id}"
+        self.posted += 1
+        await self._until(lambda: self._card_linking(number) is not None, f"a card for {where}")
+        found = self._card_linking(number)
+        assert found is not None
+        self.cards[number] = copy.deepcopy(found)
+
+    def _card_linking(self, number: int) -> StoredMessage | None:
+        stack = self.sandbox
+        for message in stack.slack.channel_messages(stack.channel):
+            if message.metadata and self.links[number] in str(message.blocks):
+                return message
+        return None
 
     async def _step(self, number: int, step: Step) -> None:
         card = self.cards[number]
@@ -856,6 +928,10 @@ class Demo:
         refused = [r for r in stack.x.requests if r.path == "/2/tweets" and r.status >= 400]
         if refused:
             raise DemoFailed(f"X refused {len(refused)} reply(ies): {refused[0].status}")
+        bsky = [r for r in stack.bluesky.requests if r.status >= 400]
+        masto = [r for r in stack.mastodon.requests if r[2] >= 400 and r[1] != "/api/v1/instance/"]
+        if bsky or masto:
+            raise DemoFailed(f"Bluesky or Mastodon refused requests: {(bsky + masto)[:3]}")
 
     def _summary(self, *, keep: bool) -> None:
         stack = self.sandbox
@@ -867,8 +943,10 @@ class Demo:
         seconds = time.monotonic() - self._started
         ending = "stopped" if keep else "finished"
         print(
-            f"\nDemo {ending} in {seconds:.1f}s: {len(self.tweets)} mentions, {cards} cards, "
-            f"{len(stack.x.posted_replies)} replies sent to X, {nags} nags. {STOPPED}",
+            f"\nDemo {ending} in {seconds:.1f}s: {len(self.tweets) + self.posted} mentions, "
+            f"{cards} cards, {len(stack.x.posted_replies)} replies sent to X, "
+            f"{len(stack.bluesky.created_records)} to Bluesky, {len(stack.mastodon.posted)} to "
+            f"Mastodon, {nags} nags. {STOPPED}",
             file=self.out,
         )
         self.out.flush()

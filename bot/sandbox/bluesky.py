@@ -285,9 +285,10 @@ class FakeBluesky:
         reply_to: BskyPost | str | None = None,
         quote: BskyPost | str | None = None,
         created_at: datetime | None = None,
+        display_name: str | None = None,
     ) -> BskyPost:
         """Store a post by `author_handle` (a reply or quote if given one); notify the brand."""
-        author = self.add_actor(author_handle, followers=followers)
+        author = self.add_actor(author_handle, name=display_name, followers=followers)
         record: dict[str, Any] = {
             "$type": "app.bsky.feed.post",
             "text": text,

@@ -254,9 +254,10 @@ class FakeMastodon:
         visibility: str = "public",
         in_reply_to: MastoStatus | str | None = None,
         followers: int = 120,
+        display_name: str | None = None,
     ) -> MastoStatus:
         """Store a status; one that mentions the brand notifies it (and its streams)."""
-        account = self.add_account(author, followers=followers)
+        account = self.add_account(author, followers=followers, display_name=display_name)
         return self._store(account, text, visibility=visibility, in_reply_to=in_reply_to)
 
     def add_mention(self, text: str | None = None, **kwargs: Any) -> MastoStatus:
