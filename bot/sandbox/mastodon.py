@@ -1,11 +1,12 @@
 """`FakeMastodon`: a local stand-in for the Mastodon REST API Carebot uses, served over loopback.
 
-It answers `verify_credentials`, mention notifications (`types[]=mention`, `since_id`, newest
-first, `Link` pagination), statuses (create with `in_reply_to_id` and `visibility`, look up, and
-thread context), `/api/v2/instance` with its `configuration.statuses` limits, and the streaming
-API's `user/notification` stream as server-sent events. Errors are `{"error": "..."}` bodies with
-Mastodon's statuses (401, 404, 422, 429) and every answer carries `X-RateLimit-*` headers (the
-reset as an ISO 8601 time, as Mastodon sends it). Content is HTML, as on a real instance.
+It answers `verify_credentials`, mention notifications (`types[]=mention`, `since_id`,
+`max_id`, `min_id`, newest first, `Link` pagination), statuses (create with `in_reply_to_id` and
+`visibility`, look up, and thread context), `/api/v2/instance` with its
+`configuration.statuses` limits, and the streaming API's `user/notification` stream as
+server-sent events. Errors are `{"error": "..."}` bodies with Mastodon's statuses (401, 404,
+422, 429) and every answer carries `X-RateLimit-*` headers (the reset as an ISO 8601 time, as
+Mastodon sends it). Content is HTML, as on a real instance.
 """
 
 from __future__ import annotations
@@ -388,14 +389,17 @@ class FakeMastodon:
         limit = min(int(query.get("limit", "40") or 40), 80)
         since = int(query["since_id"]) if query.get("since_id", "").isdigit() else None
         max_id = int(query["max_id"]) if query.get("max_id", "").isdigit() else None
+        min_id = int(query["min_id"]) if query.get("min_id", "").isdigit() else None
         items = [
             (nid, s)
             for nid, s in reversed(self.notifications)
             if (since is None or int(nid) > since)
+            and (min_id is None or int(nid) > min_id)
             and (max_id is None or int(nid) < max_id)
             and (not types or "mention" in types)
         ]
-        page = items[:limit]
+        # min_id pages forward: the `limit` oldest after it (shown newest first, as always).
+        page = items[-limit:] if min_id is not None else items[:limit]
         response = web.json_response([self._notification_json(n, s) for n, s in page])
         if page:
             base = f"{self.api_url}/api/v1/notifications"

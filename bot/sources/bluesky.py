@@ -54,7 +54,9 @@ log = logging.getLogger(__name__)
 BLUESKY_REPLY_LIMIT: Final = 300  # graphemes
 _POST_COLLECTION: Final = "app.bsky.feed.post"
 _REASONS: Final = frozenset({"mention", "reply", "quote"})
-_MAX_PAGES: Final = 50  # 5,000 notifications per poll at most; the rest on the next poll
+# listNotifications only pages back in time, so a poll reads everything since its cursor (up to
+# 50,000 notifications, far more than 5 minutes of the account's request budget allows).
+_MAX_PAGES: Final = 500
 _ID_LIMIT: Final = 64
 _UNREACHABLE: Final = "Can't reach Bluesky right now; Carebot will try again shortly."
 T = TypeVar("T")

@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CHARACTERS: Final = 500
 DEFAULT_URL_LENGTH: Final = 23
-_MAX_PAGES: Final = 25  # 2,000 notifications per poll at most; the rest on the next one
+_MAX_PAGES: Final = 50  # 4,000 notifications per poll at most; the rest on the next one
 _URL = re.compile(r"https?://[^\s<>\"]+")
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]+)@[A-Za-z0-9.-]+\w")
 _UNREACHABLE: Final = "Can't reach the Mastodon instance right now; Carebot will try again shortly."
@@ -156,26 +156,39 @@ class MastodonSource:
         return self._author(account)
 
     async def fetch_since(self, cursor: str | None, *, not_before: datetime) -> FetchResult:
-        """Return mentions newer than the notification id `cursor` (else since `not_before`)."""
+        """Return mentions newer than the notification id `cursor` (else since `not_before`).
+
+        With a cursor, pages walk forward (`min_id`), so a poll that stops at the page cap has
+        saved exactly what it read and the next poll goes on from there; without one (the first
+        start), they walk back from the newest until `not_before`.
+        """
         await self._configure()
         found: list[Any] = []
-        newest: int | None = None
-        max_id: str | None = None
+        newest: int | None = int(cursor) if cursor and cursor.isdigit() else None
         since = ensure_utc(not_before)
+        max_id: str | None = None
         for _ in range(_MAX_PAGES):
-            page = await self._call(_mentions_page(cursor, max_id))
+            forward = newest is not None and cursor is not None
+            page = await self._call(
+                _mentions_page(
+                    min_id=str(newest) if forward else None, max_id=None if forward else max_id
+                )
+            )
             items = list(page or [])
             if not items:
                 break
             for item in items:
-                newest = max(newest or 0, int(item["id"]))
                 created = _as_utc(item.get("created_at"))
                 if cursor is None and created is not None and created < since:
                     continue
                 if item.get("type") == "mention" and item.get("status"):
                     found.append(item)
+            if forward:
+                newest = max(int(item["id"]) for item in items)
+                continue
+            newest = max(newest or 0, *(int(item["id"]) for item in items))
             oldest = _as_utc(items[-1].get("created_at"))
-            if cursor is None and oldest is not None and oldest < since:
+            if oldest is not None and oldest < since:
                 break
             max_id = str(items[-1]["id"])
         mentions = [await self._mention(item) for item in found]
@@ -369,10 +382,8 @@ class _Listener(StreamListener):
         log.debug("mastodon: ignoring stream event %s", name)
 
 
-def _mentions_page(since_id: str | None, max_id: str | None) -> Callable[[Any], Any]:
-    return lambda api: api.notifications(
-        types=["mention"], since_id=since_id, max_id=max_id, limit=80
-    )
+def _mentions_page(*, min_id: str | None, max_id: str | None) -> Callable[[Any], Any]:
+    return lambda api: api.notifications(types=["mention"], min_id=min_id, max_id=max_id, limit=80)
 
 
 def _as_utc(value: Any) -> datetime | None:

@@ -168,3 +168,19 @@ async def test_the_stream_delivers_mentions_and_asks_for_a_backfill_on_every_con
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_large_backlog_is_read_forward_across_polls(
+    fake: FakeMastodon, source: MastodonSource
+) -> None:
+    first = await source.fetch_since(None, not_before=LONG_AGO)
+    assert first.mentions == []
+    fake.add_mention("@acme hello", author="seed")
+    cursor = (await source.fetch_since(None, not_before=LONG_AGO)).cursor
+    fake.add_mentions(4_500)  # more than one poll reads (50 pages of 80)
+    seen: set[str] = set()
+    for _ in range(3):
+        result = await source.fetch_since(cursor, not_before=LONG_AGO)
+        seen.update(m.external_id for m in result.mentions)
+        cursor = result.cursor or cursor
+    assert len(seen) == 4_500
