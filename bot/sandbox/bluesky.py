@@ -426,8 +426,9 @@ class FakeBluesky:
         ):
             reason = "mention"
         if reason is not None:
-            self._sequence += 1
-            key = int(post.indexed_at.timestamp() * 1000) * 1000 + self._sequence % 1000
+            # The cursor's sort key: milliseconds, made strictly increasing within one.
+            last = self._notifications[-1].sort_key if self._notifications else 0
+            key = max(last + 1, int(post.indexed_at.timestamp() * 1000) * 1000)
             self._notifications.append(_Notification(post, reason, subject, key))
 
     @web.middleware

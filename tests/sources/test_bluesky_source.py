@@ -217,3 +217,11 @@ async def test_create_session_limit_and_outage(fake: FakeBluesky) -> None:
             await src.whoami()
     finally:
         await src.close()
+
+
+async def test_thousands_of_notifications_are_all_read_across_pages(
+    fake: FakeBluesky, source: BlueskySource
+) -> None:
+    posts = fake.add_mentions(2_345)
+    result = await source.fetch_since(None, not_before=LONG_AGO)
+    assert {m.external_id for m in result.mentions} == {compact_id(p.uri) for p in posts}
