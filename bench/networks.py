@@ -213,8 +213,10 @@ async def run_latency(
     async with sandbox(networks=NETWORKS) as stack:
         settings = stack.settings(database_url, poll_interval=f"{poll_seconds:g}s")
         async with running_bot(settings):
-            # Let the first polls and the stream's first connection settle before timing.
-            await asyncio.sleep(3)
+            # Time only once Mastodon's stream is open and the first polls are done: a mention
+            # posted before would be measured against start-up, not against the bot at work.
+            await stack.slack.wait_for(lambda: stack.mastodon.stream_count >= 1, timeout=60)
+            await asyncio.sleep(2)
             waiting: dict[str, tuple[str, float]] = {}
             found: dict[str, list[float]] = {network: [] for network in NETWORKS}
 

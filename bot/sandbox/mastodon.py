@@ -503,20 +503,26 @@ class FakeMastodon:
         await response.prepare(request)
         queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._streams.add(queue)
+        # One pending get across heartbeats: cancelling a get on every timeout (wait_for) can
+        # drop an event that arrives at that very moment.
+        getter: asyncio.Task[str | None] | None = None
         try:
             await response.write(b":)\n\n")
             while True:
-                try:
-                    item = await asyncio.wait_for(queue.get(), timeout=15)
-                except TimeoutError:
+                getter = getter or asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter}, timeout=15)
+                if not done:
                     await response.write(b":thump\n\n")  # Mastodon's heartbeat comment
                     continue
+                item, getter = getter.result(), None
                 if item is None:
                     break
                 await response.write(item.encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
+            if getter is not None:
+                getter.cancel()
             self._streams.discard(queue)
         return response
 
