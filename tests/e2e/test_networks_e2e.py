@@ -178,6 +178,13 @@ async def test_the_core_loop_on_each_network(network: Network, db_url: str) -> N
             shown = str(stack.slack.ephemerals(LEAD)[-1].blocks)
             assert f"{network.label} 2" in shown
             assert "*Replied*\\n1" in shown
+
+            # The App Home counts the open cases by network too (Dana wrote again: both open).
+            response = await sim.app_home_opened(AGENT)
+            assert response.status == 200
+            await stack.slack.wait_for(lambda: AGENT in stack.slack.home_views)
+            home = str(stack.slack.home_views[AGENT].blocks)
+            assert f"Open by network: {network.label} 2" in home
             assert stack.slack.violations == []
 
 
