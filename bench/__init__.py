@@ -19,6 +19,7 @@ MODULES = (
     "bench.digest",
     "bench.memory",
     "bench.compliance",
+    "bench.networks",
 )
 
 

@@ -27,7 +27,7 @@ from bot.inflight import InFlight
 from bot.ownership import OwnershipService
 from bot.replies import ReplyService
 from bot.settings import Settings
-from bot.sources import Source
+from bot.sources.registry import SourceRegistry
 from storage.engine import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Deps:
     settings: Settings
     sessions: SessionFactory
     slack: AsyncWebClient
-    source: Source | None
+    sources: SourceRegistry
     clock: Clock
     access: AccessPolicy
     delivery: DeliveryService

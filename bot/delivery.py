@@ -24,7 +24,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.card import render_card
+from bot.blocks.card import network_label, render_card
 from bot.blocks.compliance import thread_line
 from bot.blocks.ids import MetadataEvent
 from bot.clock import Clock
@@ -458,4 +458,5 @@ def _echo(message: CaseMessage, case: Case) -> str:
         message.url,
         removed=message.removed,
         edited=message.edited_at is not None,
+        network_label=network_label(case.network),
     )

@@ -247,6 +247,7 @@ class HomeData:
     now: datetime
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     spend: str | None = None  # this month's X spend, shown to leads
+    open_by_network: dict[str, int] = field(default_factory=dict)
 
     @property
     def sla_attainment(self) -> float | None:
@@ -372,6 +373,7 @@ class DigestService:
             rows, total = await queries.open_queue(s, owner=user, limit=HOME_LIST_LIMIT)
             counts = await queries.queue_counts(s, now=now)
             due, met = await queries.sla_totals(s, span=today.span, now=now)
+            by_network = await queries.open_by_network(s)
         return HomeData(
             user=user,
             mine=CaseList(rows, total, now),
@@ -381,6 +383,7 @@ class DigestService:
             now=now,
             zone=self._policy.zone,
             spend=await self._spend() if self._spend is not None and spend_shown else None,
+            open_by_network=by_network,
         )
 
     async def _require_agent(self, user: str) -> None:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from bot.blocks.card import network_label
 from bot.clock import Clock
 from bot.delivery import SlackRejected, SlackUnavailable
 from bot.durations import format_duration
@@ -144,7 +145,7 @@ class Poller:
 
     @property
     def _label(self) -> str:
-        return "X" if self.key == "x" else self.key.title()
+        return network_label(self.key)
 
     def _wait(self, seconds: float) -> None:
         self._not_before = time.monotonic() + seconds

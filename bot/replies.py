@@ -53,6 +53,7 @@ from bot.errors import (
     SourceError,
 )
 from bot.sources import SendStatus, Source, send_outcome
+from bot.sources.registry import SourceRegistry
 from storage import cases, repo
 from storage.engine import SessionFactory
 from storage.models import Case, CaseStatus, Reply, ReplyState
@@ -121,6 +122,10 @@ NO_SUMMONING_POST = (
 )
 
 
+# Shown for a network with no source configured (sending there is refused anyway).
+DEFAULT_REPLY_LIMIT = 280
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyOutcome:
     """A reply the network accepted (now or on an earlier identical submission)."""
@@ -141,30 +146,31 @@ class ReplyService:
         sessions: SessionFactory,
         clock: Clock,
         access: AccessPolicy,
-        source: Source | None,
+        sources: SourceRegistry,
         on_change: Callable[[], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._access = access
-        self._source = source
+        self._sources = sources
         # Wakes the settler, which announces outcomes in the thread and by DM.
         self._on_change = on_change or (lambda: None)
 
-    @property
-    def reply_limit(self) -> int:
-        """Return the longest reply the network takes, as it counts."""
-        return self._source.limits.reply_max if self._source else 280
+    def reply_limit(self, network: str) -> int:
+        """Return the longest reply `network` takes, as it counts."""
+        source = self._sources.get(network)
+        return source.limits.reply_max if source else DEFAULT_REPLY_LIMIT
 
-    def validate(self, text: str) -> str:
-        """Return the reply as it will be sent, or raise ReplyEmpty / ReplyTooLong."""
+    def validate(self, text: str, *, network: str) -> str:
+        """Return the reply as it will be sent on `network`, or raise ReplyEmpty / ReplyTooLong."""
         cleaned = text.strip()
         if not cleaned:
             raise ReplyEmpty()
-        if self._source is not None:
-            length = self._source.limits.measure(cleaned)
-            if length > self._source.limits.reply_max:
-                raise ReplyTooLong(length, self._source.limits.reply_max)
+        source = self._sources.get(network)
+        if source is not None:
+            length = source.limits.measure(cleaned)
+            if length > source.limits.reply_max:
+                raise ReplyTooLong(length, source.limits.reply_max)
         return cleaned
 
     async def check_can_reply(self, *, case_id: int, user: str) -> Case:
@@ -199,13 +205,11 @@ class ReplyService:
         Raise ReplyNotSent when the network refused it, ReplyUnconfirmed when its outcome is
         unknown, ReplyInFlight when this key or another reply to the case is not settled yet.
         """
-        text = self.validate(text)
-        if self._source is None:
-            raise SourceError("Carebot has no X credentials configured, so it cannot reply.")
-        source = self._source
         now = self._clock()
         async with self._sessions() as s, s.begin():
             case = await self._load(s, case_id)
+            source = self._sources.require(case.network)
+            text = self.validate(text, network=case.network)
             existing = await cases.reply_by_key(s, key=key)
             if existing is not None and existing.state == ReplyState.SENT:
                 return ReplyOutcome(

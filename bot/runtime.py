@@ -50,7 +50,14 @@ from bot.sla import ResponsePolicy, start_deadline
 from bot.socket_mode import SocketModeLink
 from bot.sources import Source
 from bot.sources.checks import CheckingSource
+from bot.sources.registry import (
+    SourceContext,
+    SourceRegistry,
+    build_sources,
+    network_spec,
+)
 from bot.sources.x_meter import XMeter
+from bot.streams import StreamingSource, StreamRunner
 from storage.engine import SessionFactory, session_factory
 from storage.models import Case, Priority
 from storage.probe import open_migrated
@@ -101,23 +108,15 @@ def build_ingest(settings: Settings, *, sessions: SessionFactory, clock: Clock) 
 
 
 def build_source(settings: Settings) -> Source | None:
-    """Return the X source when X credentials are configured, else None (Slack-only mode)."""
-    if settings.x_bearer_token is None and settings.x_api_key is None:
-        return None
-    from bot.sources.x import XSource
+    """Return the X source when X credentials are configured, else None."""
+    spec = network_spec("x")
+    assert spec is not None
+    return spec.build(settings, SourceContext()) if spec.enabled(settings) else None
 
-    def secret(value: Any) -> str | None:
-        return value.get_secret_value() if value is not None else None
 
-    return XSource(
-        api_url=settings.x_api_url,
-        bearer_token=secret(settings.x_bearer_token),
-        api_key=secret(settings.x_api_key),
-        api_secret=secret(settings.x_api_secret),
-        access_token=secret(settings.x_access_token),
-        access_token_secret=secret(settings.x_access_token_secret),
-        user_id=settings.x_user_id,
-    )
+def build_registry(settings: Settings, sessions: SessionFactory, clock: Clock) -> SourceRegistry:
+    """Return the sources of every network the settings turn on."""
+    return build_sources(settings, SourceContext(sessions=sessions, clock=clock))
 
 
 class Runtime:
@@ -128,7 +127,9 @@ class Runtime:
         settings: Settings,
         *,
         clock: Clock = utc_now,
-        source_factory: Callable[[Settings], Source | None] = build_source,
+        source_factory: Callable[
+            [Settings, SessionFactory, Clock], SourceRegistry
+        ] = build_registry,
         pacing_per_second: float | None = 1.0,
         auth_retry: timedelta = AUTH_RETRY,
         reply_pending_grace: timedelta = PENDING_GRACE,
@@ -145,7 +146,8 @@ class Runtime:
         self._source_factory = source_factory
         self.engine: AsyncEngine | None = None
         self.delivery: DeliveryService | None = None
-        self.poller: Poller | None = None
+        self.pollers: list[Poller] = []
+        self._streams: list[asyncio.Task[None]] = []
         self.settler: ReplySettler | None = None
         self.pacing_per_second = pacing_per_second
         self.holder = process_id()
@@ -154,6 +156,7 @@ class Runtime:
         self.deps: Deps | None = None
         self.app: AsyncApp | None = None
         self.scheduler = Scheduler()
+        self.sources = SourceRegistry()
         self.in_flight = InFlight()
         self.ready = False
         self.revision: str | None = None
@@ -166,11 +169,11 @@ class Runtime:
         """Migrate the database, open clients and sources, and start the periodic jobs."""
         self.engine, self.revision = await open_migrated(self.settings.database_url)
         log.info("database migrated to revision %s", self.revision)
-        source = self._source_factory(self.settings)
-        if source is not None:
-            await source.start()
+        sources = self._source_factory(self.settings, session_factory(self.engine), self.clock)
+        await sources.start()
+        self.sources = sources
         self._http = ClientSession()
-        self.deps = self._build_deps(source)
+        self.deps = self._build_deps(sources)
         await self._start_health()
         self.app = build_app(self.settings, self.deps)
         self._schedule_jobs(self.deps)
@@ -192,13 +195,12 @@ class Runtime:
         failed = [f.text for f in findings if not f.ok]
         if failed:
             raise SlackUnreachable("; ".join(failed))
-        source = self.deps.source
         self.monitor = HealthMonitor(
             settings=self.settings,
             engine=self.engine,
             sessions=self.deps.sessions,
             slack=probe_client,
-            networks=[source.network] if source is not None else [],
+            networks=[source.network for source in self.deps.sources],
             clock=self.clock,
             revision=self.revision,
         )
@@ -206,7 +208,7 @@ class Runtime:
         await self.monitor.refresh(slack=False)
         self.scheduler.every(HEALTH_JOB, HEALTH_TICK, self.monitor.refresh)
 
-    def _build_deps(self, source: Source | None) -> Deps:
+    def _build_deps(self, sources: SourceRegistry) -> Deps:
         settings = self.settings
         assert self.engine is not None
         assert self._http is not None
@@ -223,7 +225,7 @@ class Runtime:
             holder=self.holder,
         )
         access = AccessPolicy(slack=slack, agents=settings.agents, leads=settings.leads)
-        meter = getattr(source, "meter", None)
+        meter = getattr(sources.get("x"), "meter", None)
         if isinstance(meter, XMeter):
             self.cost = CostTracker(
                 sessions=sessions,
@@ -244,7 +246,7 @@ class Runtime:
             settings=settings,
             sessions=sessions,
             slack=slack,
-            source=source,
+            sources=sources,
             clock=self.clock,
             access=access,
             delivery=self.delivery,
@@ -255,7 +257,7 @@ class Runtime:
                 sessions=sessions,
                 clock=self.clock,
                 access=access,
-                source=source,
+                sources=sources,
                 on_change=self._reply_changed,
             ),
             digest=DigestService(
@@ -296,7 +298,7 @@ class Runtime:
         self.settler = ReplySettler(
             sessions=deps.sessions,
             clock=self.clock,
-            sources={deps.source.network: deps.source} if deps.source is not None else {},
+            sources={source.network: source for source in deps.sources},
             delivery=self.delivery,
             slack=deps.slack,
             holder=holder,
@@ -320,41 +322,45 @@ class Runtime:
             # down at the hour still posts the day's digest (the database keeps it to one).
             self.scheduler.every(DAILY_JOB, DAILY_CHECK, daily.run_once)
         self._schedule_compliance(deps)
-        if deps.source is None:
-            log.warning("no X credentials: Carebot will not read mentions (see README)")
+        if not deps.sources:
+            log.warning("no network credentials: Carebot will not read mentions (see README)")
             return
         ingest = build_ingest(settings, sessions=deps.sessions, clock=self.clock)
-        poller = Poller(
-            source=deps.source,
-            ingest=ingest,
-            sessions=deps.sessions,
-            clock=self.clock,
-            notify=self.delivery.notify,
-            backfill=settings.backfill,
-            interval=settings.poll_interval,
-            holder=holder,
-            on_new=lambda: self.scheduler.wake(DELIVERY_JOB),
-            auth_retry=self.auth_retry,
-        )
-        poll = poller.run_once
         if self.cost is not None:
-            cost = self.cost
-            self.scheduler.every(USAGE_JOB, USAGE_TICK, cost.run_once)
-
-            async def poll() -> None:
-                # At the month's X budget, polls run at the floor's pace (bot/cost.py).
-                if await cost.may_poll():
-                    await poller.run_once()
-                    await cost.run_once()
-
-        self.scheduler.every(f"poll:{poller.key}", settings.poll_interval, poll)
-        self.poller = poller
+            self.scheduler.every(USAGE_JOB, USAGE_TICK, self.cost.run_once)
+        # One job per network, each under its own DB lease: a network that fails, stalls or
+        # rate-limits us never holds up the others.
+        for source in deps.sources:
+            poller = Poller(
+                source=source,
+                ingest=ingest,
+                sessions=deps.sessions,
+                clock=self.clock,
+                notify=self.delivery.notify,
+                backfill=settings.backfill,
+                interval=settings.poll_interval,
+                holder=holder,
+                on_new=lambda: self.scheduler.wake(DELIVERY_JOB),
+                auth_retry=self.auth_retry,
+            )
+            poll = poller.run_once
+            if self.cost is not None and source.network == "x":
+                poll = functools.partial(_metered_poll, self.cost, poller)
+            self.scheduler.every(f"poll:{poller.key}", settings.poll_interval, poll)
+            self.pollers.append(poller)
+            if isinstance(source, StreamingSource):
+                runner = StreamRunner(
+                    source=source,
+                    ingest=ingest,
+                    source_key=poller.key,
+                    backfill=functools.partial(self.scheduler.wake, f"poll:{poller.key}"),
+                    on_new=lambda: self.scheduler.wake(DELIVERY_JOB),
+                )
+                self._streams.append(asyncio.create_task(runner.run(), name=f"stream:{poller.key}"))
 
     def _schedule_compliance(self, deps: Deps) -> None:
         # Retention runs with or without a network; checks need a source that can look posts up.
-        checking: list[CheckingSource] = []
-        if isinstance(deps.source, CheckingSource):
-            checking.append(deps.source)
+        checking = [s for s in deps.sources if isinstance(s, CheckingSource)]
         compliance = ComplianceService(
             sessions=deps.sessions,
             clock=self.clock,
@@ -377,13 +383,15 @@ class Runtime:
         )
         if self.delivery is not None:
             await self.delivery.release()
-        if self.poller is not None:
-            await self.poller.release()
+        for stream in self._streams:
+            stream.cancel()
+        await asyncio.gather(*self._streams, return_exceptions=True)
+        for poller in self.pollers:
+            await poller.release()
         if self.cost is not None:
             # Calls counted since the last tick are billed too.
             await self.cost.flush()
-        if self.deps is not None and self.deps.source is not None:
-            await self.deps.source.close()
+        await self.sources.close()
         if self._http is not None:
             await self._http.close()
         if self.engine is not None:
@@ -392,7 +400,6 @@ class Runtime:
 
     def health(self) -> dict[str, Any]:
         """Return the /healthz body (INTERFACE.md: status ok or degraded, a check per part)."""
-        source = self.deps.source if self.deps else None
         report = (
             self.monitor.report(ready=self.ready)
             if self.monitor is not None
@@ -401,7 +408,7 @@ class Runtime:
         body: dict[str, Any] = {
             **report,
             "database": {"revision": self.revision},
-            "sources": [source.network] if source else [],
+            "sources": self.sources.networks,
             "jobs": self.scheduler.job_ids(),
         }
         if self.socket_mode is not None:
@@ -434,6 +441,13 @@ def healthz_app(runtime: Runtime) -> web.Application:
     app = web.Application()
     app.router.add_get("/healthz", healthz_handler(runtime))
     return app
+
+
+async def _metered_poll(cost: CostTracker, poller: Poller) -> None:
+    """Poll X unless the month's budget is spent (then at the floor's pace, bot/cost.py)."""
+    if await cost.may_poll():
+        await poller.run_once()
+        await cost.run_once()
 
 
 def tune_garbage_collector() -> None:

@@ -228,6 +228,24 @@ class Settings(BaseSettings):
     log_level: str = Field(
         default="INFO", validation_alias=AliasChoices("CAREBOT_LOG_LEVEL", "log_level")
     )
+    bluesky_handle: str | None = Field(
+        default=None, validation_alias=AliasChoices("BLUESKY_HANDLE", "bluesky_handle")
+    )
+    bluesky_app_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("BLUESKY_APP_PASSWORD", "bluesky_app_password")
+    )
+    bluesky_api_url: str = Field(
+        default="https://bsky.social",
+        validation_alias=AliasChoices("CAREBOT_BLUESKY_API_URL", "bluesky_api_url"),
+    )
+    mastodon_api_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MASTODON_API_BASE_URL", "mastodon_api_base_url"),
+    )
+    mastodon_access_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MASTODON_ACCESS_TOKEN", "mastodon_access_token"),
+    )
     # Settings beyond INTERFACE.md, documented in the README's configuration table.
     urgent_words: CsvList = Field(
         default_factory=lambda: list(DEFAULT_URGENT_WORDS),
@@ -300,6 +318,10 @@ class Settings(BaseSettings):
         "x_access_token_secret",
         "x_user_id",
         "digest_channel",
+        "bluesky_handle",
+        "bluesky_app_password",
+        "mastodon_api_base_url",
+        "mastodon_access_token",
         mode="before",
     )
     @classmethod
@@ -370,6 +392,26 @@ class Settings(BaseSettings):
     def _no_trailing_slash(cls, value: str) -> str:
         return _web_url("https://api.twitter.com")(value).rstrip("/")
 
+    @field_validator("bluesky_api_url", "mastodon_api_base_url")
+    @classmethod
+    def _service_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        cleaned = value.strip().rstrip("/")
+        if not cleaned.startswith(("https://", "http://")) or cleaned.count("/") < 2:
+            raise ValueError(f"'{value}' is not an http(s) URL (e.g. https://mastodon.social)")
+        return cleaned
+
+    @field_validator("bluesky_handle")
+    @classmethod
+    def _bluesky_handle(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        handle = value.strip().removeprefix("@")
+        if "." not in handle or " " in handle:
+            raise ValueError(f"'{value}' is not a Bluesky handle (e.g. acme.bsky.social)")
+        return handle
+
     @field_validator("slack_bot_token")
     @classmethod
     def _bot_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
@@ -420,8 +462,48 @@ class Settings(BaseSettings):
         ]
 
     def networks(self) -> list[str]:
-        """Return the networks that are switched on (X when X_BEARER_TOKEN is set)."""
-        return ["x"] if self.x_bearer_token is not None else []
+        """Return the networks that are switched on: X when X_BEARER_TOKEN is set, Bluesky and
+        Mastodon when both of their variables are."""
+        on = {
+            "x": self.x_enabled,
+            "bluesky": self.bluesky_enabled,
+            "mastodon": self.mastodon_enabled,
+        }
+        return [network for network, enabled in on.items() if enabled]
+
+    def network_problems(self) -> list[tuple[str, str]]:
+        """Return what is missing from a half-configured X, Bluesky or Mastodon, and, when no
+        network is on at all, the variables that would turn one on."""
+        problems = self.x_problems()
+        pairs = (
+            (
+                "BLUESKY_HANDLE",
+                self.bluesky_handle,
+                "BLUESKY_APP_PASSWORD",
+                self.bluesky_app_password,
+            ),
+            (
+                "MASTODON_API_BASE_URL",
+                self.mastodon_api_base_url,
+                "MASTODON_ACCESS_TOKEN",
+                self.mastodon_access_token,
+            ),
+        )
+        for first, first_value, second, second_value in pairs:
+            if (first_value is None) != (second_value is None):
+                missing, given = (first, second) if first_value is None else (second, first)
+                problems.append((missing, f"is required with {given} to turn that network on"))
+        if not problems and not self.networks():
+            problems.append(
+                (
+                    "X_BEARER_TOKEN",
+                    "is not set, and no other network is either, so Carebot would read no "
+                    "mentions: set X_BEARER_TOKEN and the four X user-context keys (X), or "
+                    "BLUESKY_HANDLE and BLUESKY_APP_PASSWORD (Bluesky), or MASTODON_API_BASE_URL "
+                    "and MASTODON_ACCESS_TOKEN (Mastodon)",
+                )
+            )
+        return problems
 
     def run_problems(self, *, http: bool) -> list[tuple[str, str]]:
         """Return every `(variable, problem)` that stops `carebot run` (in this mode) working."""
@@ -442,20 +524,32 @@ class Settings(BaseSettings):
                     "SLACK_SIGNING_SECRET",
                 )
             )
-        problems += self.x_problems()
-        if not self.networks() and not self.x_problems():
-            problems.append(
-                (
-                    "X_BEARER_TOKEN",
-                    "is not set, so no network is on and Carebot would read no mentions: set "
-                    "X_BEARER_TOKEN and the four X user-context keys",
-                )
-            )
-        return problems
+        return problems + self.network_problems()
 
     def require_for_run(self, *, http: bool) -> None:
         """Raise one ConfigError naming every variable `carebot run` needs and lacks."""
         problems = self.run_problems(http=http)
+        if problems:
+            raise ConfigError.of(problems)
+
+    @property
+    def x_enabled(self) -> bool:
+        """Return True when X is on (X_BEARER_TOKEN is set; x_problems names a missing half)."""
+        return self.x_bearer_token is not None
+
+    @property
+    def bluesky_enabled(self) -> bool:
+        """Return True when Bluesky is on (BLUESKY_HANDLE and BLUESKY_APP_PASSWORD are set)."""
+        return self.bluesky_handle is not None and self.bluesky_app_password is not None
+
+    @property
+    def mastodon_enabled(self) -> bool:
+        """Return True when Mastodon is on (MASTODON_API_BASE_URL and MASTODON_ACCESS_TOKEN)."""
+        return self.mastodon_api_base_url is not None and self.mastodon_access_token is not None
+
+    def require_network(self) -> None:
+        """Raise one ConfigError naming what is missing for the networks (none on, or half)."""
+        problems = self.network_problems()
         if problems:
             raise ConfigError.of(problems)
 
@@ -470,6 +564,8 @@ class Settings(BaseSettings):
             self.x_api_secret,
             self.x_access_token,
             self.x_access_token_secret,
+            self.bluesky_app_password,
+            self.mastodon_access_token,
         ]
         # Not the database password: SQLAlchemy and the drivers never print it, and redacting a
         # short one ("carebot") everywhere would garble the logs.

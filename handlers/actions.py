@@ -55,7 +55,7 @@ async def on_reply(
     if target.post_id is None:
         view = reply_blocked_modal(target.case, post_url=target.post_url)
     else:
-        view = reply_modal(target.case, reply_limit=deps.replies.reply_limit)
+        view = reply_modal(target.case, reply_limit=deps.replies.reply_limit(target.case.network))
     await client.views_open(trigger_id=body["trigger_id"], view=view)
 
 

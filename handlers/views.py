@@ -43,8 +43,8 @@ async def on_reply_submit(
     submission = parse_reply_submission(view)
     user = user_of(body)
     try:
-        text = deps.replies.validate(submission.text)
         case = await deps.replies.check_can_reply(case_id=submission.case_id, user=user)
+        text = deps.replies.validate(submission.text, network=case.network)
     except CarebotError as exc:  # empty, too long, not allowed, resolved or claimed meanwhile
         await ack(**input_errors(BlockId.REPLY_TEXT, exc.user_message))
         return
@@ -88,7 +88,7 @@ async def _show_late(
     else:
         shown = reply_modal(
             case,
-            reply_limit=deps.replies.reply_limit,
+            reply_limit=deps.replies.reply_limit(case.network),
             initial_text=submission.text,
             error=result.user_message,
             resolve_after=submission.resolve_after,

@@ -417,6 +417,16 @@ async def queue_counts(session: AsyncSession, *, now: datetime) -> QueueCounts:
     )
 
 
+async def open_by_network(session: AsyncSession) -> dict[str, int]:
+    """Return how many cases are open on each network."""
+    rows = await session.execute(
+        select(Case.network, func.count())
+        .where(Case.status == CaseStatus.OPEN)
+        .group_by(Case.network)
+    )
+    return {str(network): int(count) for network, count in rows}
+
+
 async def sla_totals(session: AsyncSession, *, span: Span, now: datetime) -> tuple[int, int]:
     """Return (responses owed, responses given in time) for the cases received in `span`."""
     due = _sla_due(now)

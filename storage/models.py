@@ -1,6 +1,6 @@
 """The schema as typed SQLAlchemy 2 models: cases, their messages, replies, the event log, source
-cursors, leases and the daily digest's once-per-day record. Relationships never lazy-load
-(`lazy="raise"`); load them explicitly."""
+cursors, saved network logins, leases and the daily digest's once-per-day record. Relationships
+never lazy-load (`lazy="raise"`); load them explicitly."""
 
 from __future__ import annotations
 
@@ -295,3 +295,13 @@ class BudgetNotice(Base):
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
     level: Mapped[str] = mapped_column(String(16), primary_key=True)
     at: Mapped[datetime]
+
+
+class SourceSession(Base):
+    """A network's saved login (e.g. Bluesky's session tokens), so a restart reuses it."""
+
+    __tablename__ = "source_sessions"
+
+    network: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]

@@ -23,6 +23,7 @@ from storage.models import (
     Lease,
     Priority,
     SourceCursor,
+    SourceSession,
 )
 
 
@@ -327,3 +328,29 @@ async def mark_follow_up_posted(session: AsyncSession, *, message_id: int) -> No
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# --- source sessions ----------------------------------------------------------------------
+
+
+async def get_source_session(session: AsyncSession, *, network: str) -> str | None:
+    """Return the saved login of `network`, if any."""
+    row = await session.get(SourceSession, network)
+    return row.data if row is not None else None
+
+
+async def save_source_session(
+    session: AsyncSession, *, network: str, data: str, now: datetime
+) -> None:
+    """Store (or replace) the saved login of `network`."""
+    row = await session.get(SourceSession, network)
+    if row is None:
+        session.add(SourceSession(network=network, data=data, updated_at=now))
+    else:
+        row.data = data
+        row.updated_at = now
+
+
+async def delete_source_session(session: AsyncSession, *, network: str) -> None:
+    """Forget the saved login of `network` (it was rejected)."""
+    await session.execute(delete(SourceSession).where(SourceSession.network == network))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -48,3 +49,19 @@ async def test_ingest_benchmark_core_stores_and_posts_every_mention(engine: Asyn
         "mentions_per_second",
         "peak_rss",
     }
+
+
+async def test_networks_benchmarks_core_at_a_tiny_size(engine: AsyncEngine, tmp_path: Path) -> None:
+    from bench.networks import latency_figures, run_latency, run_networks_ingest
+
+    run = await run_networks_ingest(per_network=30, engine=engine)
+    assert run.cases == 90
+    url = f"sqlite+aiosqlite:///{tmp_path / 'latency.db'}"
+    found = await run_latency(per_network=2, poll_seconds=1.0, database_url=url)
+    assert {network: len(values) for network, values in found.items()} == {
+        "x": 2,
+        "bluesky": 2,
+        "mastodon": 2,
+    }
+    metrics = {f.metric for f in latency_figures(found, poll_seconds=1.0)}
+    assert {"x_p50", "bluesky_p99", "mastodon_p50"} <= metrics

@@ -15,7 +15,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.blocks.card import network_label
 from bot.blocks.digest import case_line
+from bot.blocks.text import escape_mrkdwn
 from bot.digest import HomeData
 
 
@@ -27,6 +29,16 @@ def _attainment(data: HomeData) -> str:
         f"*Today's SLA attainment*\n{share:.0f}% ({data.sla_met} of {data.sla_due} first "
         "responses in time)"
     )
+
+
+def _by_network(data: HomeData) -> list[Block]:
+    if not data.open_by_network:
+        return []
+    ordered = sorted(data.open_by_network.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = "Open by network: " + " · ".join(
+        f"{escape_mrkdwn(network_label(name))} {count}" for name, count in ordered
+    )
+    return [ContextBlock(elements=[MarkdownTextObject(text=text)])]
 
 
 def home_view(data: HomeData) -> dict[str, Any]:
@@ -42,6 +54,7 @@ def home_view(data: HomeData) -> dict[str, Any]:
                 MarkdownTextObject(text=f"*Urgent*\n{counts.urgent}"),
             ]
         ),
+        *_by_network(data),
         SectionBlock(text=MarkdownTextObject(text=_attainment(data))),
     ]
     if data.spend is not None:

@@ -4,6 +4,8 @@ and drive the sandbox over loopback — the bot then spends none of its CPU on t
 the real Slack and X.
 
 Control API (JSON): `POST /x/mentions` {"count": n} or {"text", "author_handle", …};
+`POST /bluesky/mentions` {"count": n} or {"text", "author_handle", "followers", "reply_to"};
+`POST /mastodon/mentions` {"count": n} or {"text", "author", "visibility", "in_reply_to"};
 `POST /slack/rate_limit` {"channel", "per_second", "burst"}; `GET /slack/stats?channel=C`;
 `GET /slack/messages?channel=C` (top-level posts with their metadata); `POST /slack/clicks`
 {"channel", "ts", "action_id", "users"} (the unsigned form bodies of those users pressing that
@@ -50,6 +52,42 @@ def control_app(stack: Sandbox) -> web.Application:
                 )
             ]
         return web.json_response({"ids": [t.id for t in tweets]})
+
+    async def add_bluesky_mentions(request: web.Request) -> web.Response:
+        body: dict[str, Any] = await request.json()
+        if "count" in body:
+            posts = stack.bluesky.add_mentions(int(body["count"]))
+        else:
+            reply_to = body.get("reply_to")
+            if reply_to is not None and reply_to not in stack.bluesky.posts:
+                return web.json_response({"error": f"no post {reply_to}"}, status=400)
+            posts = [
+                stack.bluesky.add_mention(
+                    body.get("text"),
+                    author_handle=str(body.get("author_handle", "customer")),
+                    followers=int(body.get("followers", 120)),
+                    reply_to=reply_to,
+                )
+            ]
+        return web.json_response({"uris": [p.uri for p in posts]})
+
+    async def add_mastodon_mentions(request: web.Request) -> web.Response:
+        body: dict[str, Any] = await request.json()
+        if "count" in body:
+            statuses = stack.mastodon.add_mentions(int(body["count"]))
+        else:
+            visibility = str(body.get("visibility", "public"))
+            if visibility not in {"public", "unlisted", "private", "direct"}:
+                return web.json_response({"error": f"bad visibility {visibility}"}, status=400)
+            statuses = [
+                stack.mastodon.add_mention(
+                    body.get("text"),
+                    author=str(body.get("author", "customer@social.example")),
+                    visibility=visibility,
+                    in_reply_to=body.get("in_reply_to"),
+                )
+            ]
+        return web.json_response({"ids": [s.id for s in statuses]})
 
     async def rate_limit(request: web.Request) -> web.Response:
         body: dict[str, Any] = await request.json()
@@ -149,6 +187,8 @@ def control_app(stack: Sandbox) -> web.Application:
     app.router.add_post("/slack/socket/clicks", socket_clicks)
     app.router.add_get("/slack/socket", socket_state)
     app.router.add_post("/x/mentions", add_mentions)
+    app.router.add_post("/bluesky/mentions", add_bluesky_mentions)
+    app.router.add_post("/mastodon/mentions", add_mastodon_mentions)
     app.router.add_post("/slack/rate_limit", rate_limit)
     app.router.add_get("/slack/stats", stats)
     app.router.add_get("/slack/messages", messages)
@@ -161,7 +201,7 @@ async def serve(port: int | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with sandbox() as stack:
+    async with sandbox(networks=("x", "bluesky", "mastodon")) as stack:
         runner = web.AppRunner(control_app(stack), access_log=None)
         await runner.setup()
         control_port = port or free_port()
@@ -172,6 +212,8 @@ async def serve(port: int | None = None) -> None:
             "x_api_url": stack.x.api_url,
             "channel": stack.channel,
             "x_brand_id": stack.x.brand.id,
+            "bluesky_api_url": stack.bluesky.api_url,
+            "mastodon_api_url": stack.mastodon.api_url,
             "environment": stack.environment("sqlite+aiosqlite:///carebot.db"),
         }
         print(json.dumps(ready), flush=True)
@@ -198,6 +240,8 @@ class RemoteSandbox:
     x_brand_id: str
     environment: dict[str, str]
     http: ClientSession
+    bluesky_api_url: str = ""
+    mastodon_api_url: str = ""
 
     async def add_mentions(self, count: int) -> list[str]:
         """Have the fake X store `count` mentions; return their ids."""
@@ -205,6 +249,15 @@ class RemoteSandbox:
             r.raise_for_status()
             ids: list[str] = (await r.json())["ids"]
             return ids
+
+    async def add_network_mentions(self, network: str, count: int) -> int:
+        """Have the fake `network` (x, bluesky or mastodon) store `count` mentions."""
+        async with self.http.post(
+            f"{self.control_url}/{network}/mentions", json={"count": count}
+        ) as r:
+            r.raise_for_status()
+            body: dict[str, list[str]] = await r.json()
+            return len(body.get("ids") or body.get("uris") or [])
 
     async def slack_stats(self) -> dict[str, Any]:
         """Return the fake Slack's counters for the channel."""
@@ -277,6 +330,8 @@ async def remote_sandbox() -> AsyncIterator[RemoteSandbox]:
                 x_brand_id=ready["x_brand_id"],
                 environment=ready["environment"],
                 http=http,
+                bluesky_api_url=ready["bluesky_api_url"],
+                mastodon_api_url=ready["mastodon_api_url"],
             )
     finally:
         if proc.returncode is None:

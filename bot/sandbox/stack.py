@@ -1,6 +1,6 @@
-"""The sandbox stack: fake Slack and fake X on free loopback ports, settings that point the bot
-at them, and the real bot running in this process over HTTP or Socket Mode. Used by `carebot demo`
-and the end-to-end tests, so both exercise exactly what a real deployment runs."""
+"""The sandbox stack: fake Slack, X, Bluesky and Mastodon on free loopback ports, settings that
+point the bot at them, and the real bot running in this process over HTTP or Socket Mode. Used by
+`carebot demo` and the end-to-end tests, so both exercise exactly what a real deployment runs."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from typing import Any
 from aiohttp import ClientError, ClientSession, web
 
 from bot.runtime import LISTEN_BACKLOG, Runtime, health_app, healthz_app
+from bot.sandbox.bluesky import FakeBluesky
+from bot.sandbox.mastodon import FakeMastodon
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import FakeSlack
 from bot.sandbox.x import FakeX
@@ -44,7 +46,11 @@ class Sandbox:
 
     slack: FakeSlack
     x: FakeX
+    bluesky: FakeBluesky = field(default_factory=FakeBluesky)
+    mastodon: FakeMastodon = field(default_factory=FakeMastodon)
     channel: str = CHANNEL
+    # The networks a bot using this sandbox has turned on (all fakes run either way).
+    networks: tuple[str, ...] = ("x",)
     # FakeX checks only that an OAuth signature is present, so it never learns these two.
     x_api_secret: str = X_API_SECRET
     x_access_token_secret: str = X_ACCESS_TOKEN_SECRET
@@ -65,6 +71,13 @@ class Sandbox:
             "X_ACCESS_TOKEN_SECRET": self.x_access_token_secret,
             "DATABASE_URL": database_url,
         }
+        if "bluesky" in self.networks:
+            env["BLUESKY_HANDLE"] = self.bluesky.brand.handle
+            env["BLUESKY_APP_PASSWORD"] = self.bluesky.app_password
+            env["CAREBOT_BLUESKY_API_URL"] = self.bluesky.api_url
+        if "mastodon" in self.networks:
+            env["MASTODON_API_BASE_URL"] = self.mastodon.api_url
+            env["MASTODON_ACCESS_TOKEN"] = self.mastodon.access_token
         env.update(extra)
         return env
 
@@ -86,26 +99,36 @@ async def sandbox(
     x_api_secret: str = X_API_SECRET,
     x_access_token: str = X_ACCESS_TOKEN,
     x_access_token_secret: str = X_ACCESS_TOKEN_SECRET,
+    networks: tuple[str, ...] = ("x",),
 ) -> AsyncIterator[Sandbox]:
     """Start fake Slack and fake X on free loopback ports; stop them on exit.
 
     The credentials default to fixed sandbox values; tests pass distinctive ones to prove that a
-    secret never reaches the logs.
+    secret never reaches the logs. Bluesky and Mastodon always run; `networks` says which of
+    them the environment turns on for a bot.
     """
     slack = FakeSlack(bot_token=bot_token, signing_secret=signing_secret)
     slack.add_channel(channel, name="social-care")
     x = FakeX(bearer_token=x_bearer_token, api_key=x_api_key, access_token=x_access_token)
+    bluesky, mastodon = FakeBluesky(), FakeMastodon()
     await slack.start()
     await x.start()
+    await bluesky.start()
+    await mastodon.start()
     try:
         yield Sandbox(
             slack=slack,
             x=x,
+            bluesky=bluesky,
+            mastodon=mastodon,
             channel=channel,
             x_api_secret=x_api_secret,
             x_access_token_secret=x_access_token_secret,
+            networks=networks,
         )
     finally:
+        await mastodon.stop()
+        await bluesky.stop()
         await x.stop()
         await slack.stop()
 

@@ -9,6 +9,8 @@ outcome is settled with `Source.find_reply`, and "not found" is only trusted onc
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -139,3 +141,18 @@ class Source(Protocol):
         Used to settle a send whose outcome is unknown; `text` is compared as the network shows
         it (links shortened, entities escaped). Raise a domain error when the network cannot tell.
         """
+
+
+# A reply as a network shows it may start with the @handles it answers (Mastodon's are added by
+# the source itself, X adds its own), and networks fold white space their own way.
+_LEADING_HANDLES = re.compile(r"^(?:[@\uff20][\w.@-]+\s+)+")
+
+
+def reply_text_matches(shown: str, sent: str) -> bool:
+    """Whether `shown` (a post's plain text on the network) is the reply sent as `sent`."""
+
+    def comparable(text: str) -> str:
+        text = _LEADING_HANDLES.sub("", unicodedata.normalize("NFC", text).strip())
+        return " ".join(text.split())
+
+    return comparable(shown) == comparable(sent)

@@ -176,3 +176,18 @@ def test_a_removed_post_shows_why_in_list_lines() -> None:
     line = case_line(row(1, text="", content_removed="deleted"), now=NOW)
     assert "The author deleted this post." in line
     assert "(no text)" not in line
+
+
+def test_the_home_view_breaks_the_queue_down_by_network() -> None:
+    data = HomeData(
+        user="U0AGENT1",
+        mine=CaseList([], 0, NOW),
+        counts=QueueCounts(open=6, unclaimed=6, overdue=0, urgent=0),
+        sla_due=0,
+        sla_met=0,
+        now=NOW,
+        open_by_network={"x": 1, "mastodon": 2, "bluesky": 3},
+    )
+    view = home_view(data)
+    assert "Open by network: Bluesky 3 · Mastodon 2 · X 1" in str(view)
+    assert validate_view(view) == []

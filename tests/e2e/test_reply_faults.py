@@ -18,12 +18,14 @@ import pytest
 from sqlalchemy import select
 
 from bot.blocks.ids import ActionId, BlockId
+from bot.clock import Clock
 from bot.sandbox.simulator import SimResponse, SlackSimulator, form_body, signed_headers
 from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import SIGNING_SECRET, RunningBot, Sandbox, running_bot, sandbox
 from bot.settings import Settings
-from bot.sources import Source
+from bot.sources.registry import SourceRegistry
 from bot.sources.x import XSource
+from storage.engine import SessionFactory
 from storage.models import Case, CaseStatus, Reply, ReplyState
 
 AGENT, COLLEAGUE, LEAD = "U0AGENT1", "U0AGENT2", "U0LEAD1"
@@ -34,14 +36,16 @@ VISIBLE_AFTER = timedelta(seconds=3)
 PENDING_GRACE = timedelta(seconds=2)
 
 
-def x_with_timeout(timeout: float) -> Callable[[Settings], Source]:
+def x_with_timeout(
+    timeout: float,
+) -> Callable[[Settings, SessionFactory, Clock], SourceRegistry]:
     """Build the real X adapter with a client timeout short enough for a test."""
 
-    def build(settings: Settings) -> Source:
+    def build(settings: Settings, _sessions: SessionFactory, _clock: Clock) -> SourceRegistry:
         def secret(value: Any) -> str | None:
             return value.get_secret_value() if value is not None else None
 
-        return XSource(
+        source = XSource(
             api_url=settings.x_api_url,
             bearer_token=secret(settings.x_bearer_token),
             api_key=secret(settings.x_api_key),
@@ -50,6 +54,7 @@ def x_with_timeout(timeout: float) -> Callable[[Settings], Source]:
             access_token_secret=secret(settings.x_access_token_secret),
             timeout=timeout,
         )
+        return SourceRegistry.of([source])
 
     return build
 

@@ -80,3 +80,30 @@ async def test_control_api_builds_click_payloads_for_a_card_and_refuses_unknown_
             async with box.http.post(f"{box.control_url}/slack/clicks", json=request) as r:
                 assert r.status == 400
                 assert (await r.json())["error"]
+
+
+async def test_control_api_drives_the_bluesky_and_mastodon_fakes() -> None:
+    from atproto import AsyncClient, models
+    from mastodon import Mastodon
+
+    async with remote_sandbox() as box:
+        assert await box.add_network_mentions("bluesky", 2) == 2
+        assert await box.add_network_mentions("mastodon", 3) == 3
+        env = box.environment
+        bsky = AsyncClient(base_url=box.bluesky_api_url)
+        await bsky.login(env["BLUESKY_HANDLE"], env["BLUESKY_APP_PASSWORD"])
+        listed = await bsky.app.bsky.notification.list_notifications(
+            models.AppBskyNotificationListNotifications.Params(limit=10)
+        )
+        assert [n.reason for n in listed.notifications] == ["mention", "mention"]
+        await bsky.request.close()
+        masto = Mastodon(
+            access_token=env["MASTODON_ACCESS_TOKEN"], api_base_url=box.mastodon_api_url
+        )
+        notes = await asyncio.to_thread(masto.notifications, types=["mention"])
+        assert len(notes) == 3
+        assert all(n["type"] == "mention" for n in notes)
+        async with box.http.post(
+            f"{box.control_url}/mastodon/mentions", json={"text": "hi", "visibility": "secret"}
+        ) as r:
+            assert r.status == 400

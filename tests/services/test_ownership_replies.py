@@ -24,6 +24,7 @@ from bot.ownership import OwnershipService
 from bot.replies import ReplyNotSent, ReplyService
 from bot.sandbox.slack import FakeSlack
 from bot.sources import Author, FetchResult, SentReply, SourceLimits
+from bot.sources.registry import SourceRegistry
 from bot.sources.x_text import x_weighted_length
 from storage.engine import SessionFactory
 from storage.models import Case, CaseMessage, CaseStatus, Event, Reply, ReplyState
@@ -126,7 +127,9 @@ def services(
         access=access,
         reschedule=lambda case, now: (now + timedelta(hours=1), None),
     )
-    replies = ReplyService(sessions=sessions, clock=clock, access=access, source=source)
+    replies = ReplyService(
+        sessions=sessions, clock=clock, access=access, sources=SourceRegistry.of([source])
+    )
     return ownership, replies
 
 
@@ -239,15 +242,15 @@ def test_validation_counts_like_x(open_access: AccessPolicy) -> None:
         sessions=None,  # type: ignore[arg-type]
         clock=FakeClock(),
         access=open_access,
-        source=RecordingSource(),
+        sources=SourceRegistry.of([RecordingSource()]),
     )
     with pytest.raises(ReplyEmpty):
-        replies.validate("  \n ")
+        replies.validate("  \n ", network="x")
     with pytest.raises(ReplyTooLong):
-        replies.validate("字" * 141)  # wide characters count 2
-    assert replies.validate("字" * 140) == "字" * 140
+        replies.validate("字" * 141, network="x")  # wide characters count 2
+    assert replies.validate("字" * 140, network="x") == "字" * 140
     url = "https://example.com/" + "a" * 300
-    assert replies.validate(f"See {url}") == f"See {url}"  # a link counts 23
+    assert replies.validate(f"See {url}", network="x") == f"See {url}"  # a link counts 23
 
 
 async def test_access_policy_reads_user_groups() -> None:

@@ -19,6 +19,7 @@ from bot.errors import NetworkUnavailable
 from bot.replies import ReplyService, ReplySettler, ReplyUnconfirmed
 from bot.sandbox.slack import FakeSlack
 from bot.sources import SentReply, SourceLimits
+from bot.sources.registry import SourceRegistry
 from bot.sources.x_text import x_weighted_length
 from storage import cases
 from storage.engine import SessionFactory
@@ -91,7 +92,9 @@ def build(
             pending_grace=timedelta(seconds=20),
         )
 
-    replies = ReplyService(sessions=sessions, clock=clock, access=access, source=source)
+    replies = ReplyService(
+        sessions=sessions, clock=clock, access=access, sources=SourceRegistry.of([source])
+    )
     return replies, settler("one"), settler("two")
 
 
