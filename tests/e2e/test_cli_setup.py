@@ -207,6 +207,7 @@ async def test_check_reports_every_problem_in_one_run(stack: Sandbox, tmp_path: 
         CAREBOT_DIGEST_CHANNEL="C0DIGESTS",
         CAREBOT_HOLIDAYS="xmas",
     )
+    del env["SLACK_APP_TOKEN"]  # the sandbox hands one out; this setup forgot it
     result = await carebot("check", env=env, cwd=tmp_path)  # Socket Mode: no SLACK_APP_TOKEN
     assert result.code == 2, result.output
     failures = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
