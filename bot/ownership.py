@@ -10,17 +10,16 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access import AccessPolicy
-from bot.blocks.ids import ActionId, ResolveReason
+from bot.access import AccessPolicy, Permission
+from bot.blocks.ids import ResolveReason
 from bot.blocks.lines import (
     claimed_line,
-    not_allowed_text,
     released_line,
     reopened_line,
     resolved_line,
 )
 from bot.clock import Clock
-from bot.errors import AlreadyClaimed, CaseClosed, CaseNotFound, NotAllowed
+from bot.errors import AlreadyClaimed, CaseClosed, CaseNotFound
 from storage import cases, repo
 from storage.engine import SessionFactory
 from storage.models import Case, CaseStatus
@@ -55,7 +54,7 @@ class OwnershipService:
 
     async def claim(self, *, case_id: int, user: str) -> Change:
         """Make `user` the owner; the first to press wins (AlreadyClaimed for the rest)."""
-        await self._require_agent(user, ActionId.CLAIM)
+        await self._access.require(Permission.CLAIM, user)
         now = self._clock()
         async with self._sessions() as s, s.begin():
             case = await self._load(s, case_id)
@@ -83,8 +82,7 @@ class OwnershipService:
             if case.owner is None:
                 return Change(case, None)
             owner = case.owner
-            if owner != user and not await self._access.is_lead(user):
-                raise NotAllowed(f"<@{owner}> owns this case; only they or a lead can release it.")
+            await self._access.require(Permission.RELEASE, user, owner=owner)
             if not await cases.release(s, case_id=case_id, owner=owner, now=now):
                 return Change(await self._load(s, case_id), None)
             repo.add_event(
@@ -116,7 +114,7 @@ class OwnershipService:
 
     async def reopen(self, *, case_id: int, user: str) -> Change:
         """Put a resolved case back in the queue with a fresh deadline."""
-        await self._require_agent(user, ActionId.REOPEN)
+        await self._access.require(Permission.REOPEN, user)
         now = self._clock()
         async with self._sessions() as s, s.begin():
             case = await self._load(s, case_id)
@@ -129,16 +127,11 @@ class OwnershipService:
             case = await self._load(s, case_id)
         return Change(case, reopened_line(user))
 
-    async def _require_agent(self, user: str, action: ActionId) -> None:
-        if not await self._access.is_agent(user):
-            raise NotAllowed(not_allowed_text(action))
-
     async def _require_resolver(self, case: Case, user: str) -> None:
-        await self._require_agent(user, ActionId.RESOLVE)
+        await self._access.require(Permission.RESOLVE, user)
         if case.status == CaseStatus.RESOLVED:
             raise CaseClosed()
-        if case.owner not in (None, user) and not await self._access.is_lead(user):
-            raise NotAllowed(f"<@{case.owner}> owns this case; only they or a lead can resolve it.")
+        await self._access.require(Permission.RESOLVE, user, owner=case.owner)
 
     @staticmethod
     async def _load(session: AsyncSession, case_id: int) -> Case:

@@ -13,15 +13,12 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access import AccessPolicy
-from bot.blocks.ids import ActionId
-from bot.blocks.lines import not_allowed_text
+from bot.access import AccessPolicy, Permission
 from bot.clock import Clock, ensure_utc
 from bot.errors import (
     CarebotError,
     CaseClosed,
     CaseNotFound,
-    NotAllowed,
     ReplyEmpty,
     ReplyInFlight,
     ReplyTooLong,
@@ -149,14 +146,10 @@ class ReplyService:
         return ReplyOutcome(case, text, sent.url, repeated=False)
 
     async def _require_replier(self, case: Case, user: str) -> None:
-        if not await self._access.is_agent(user):
-            raise NotAllowed(not_allowed_text(ActionId.REPLY))
+        await self._access.require(Permission.REPLY, user)
         if case.status == CaseStatus.RESOLVED:
             raise CaseClosed()
-        if case.owner not in (None, user) and not await self._access.is_lead(user):
-            raise NotAllowed(
-                f"<@{case.owner}> owns this case. Ask them (or a lead) before replying."
-            )
+        await self._access.require(Permission.REPLY, user, owner=case.owner)
 
     @staticmethod
     async def _load(session: AsyncSession, case_id: int) -> Case:
