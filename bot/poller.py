@@ -13,6 +13,7 @@ from bot.clock import Clock
 from bot.errors import NetworkAuthError, NetworkRateLimited, SourceError
 from bot.ingest import IngestService
 from bot.sources import Source
+from bot.sources.base import Rejected
 from storage import repo
 from storage.engine import SessionFactory
 
@@ -55,6 +56,7 @@ class Poller:
         self._auth_retry = auth_retry
         self._backoff = 0.0
         self._not_before = 0.0
+        self._quarantined: set[str] = set()
         self.key = source.network
 
     async def run_once(self) -> None:
@@ -101,6 +103,7 @@ class Poller:
         stored = await self._ingest.ingest(
             source_key=self.key, mentions=result.mentions, cursor=result.cursor
         )
+        await self._quarantine([*result.rejected, *stored.rejected])
         if (
             health != HEALTH_OK
             and await self._set_health(HEALTH_OK, None)
@@ -114,6 +117,20 @@ class Poller:
                 "%s: %d new case(s), %d follow-up(s)", self.key, stored.new_cases, stored.follow_ups
             )
             self._on_new()
+
+    async def _quarantine(self, rejected: list[Rejected]) -> None:
+        """Log each skipped post once, with its id, and count it in the source's health."""
+        new = [r for r in rejected if r.external_id not in self._quarantined]
+        if not new:
+            return
+        for post in new:
+            self._quarantined.add(post.external_id)
+            log.error("%s: skipped post %s: %s", self.key, post.external_id, post.reason)
+        last = f"{new[-1].external_id}: {new[-1].reason}"
+        async with self._sessions() as s, s.begin():
+            await repo.record_quarantined(
+                s, source=self.key, count=len(new), last=last, now=self._clock()
+            )
 
     async def release(self) -> None:
         """Give up the polling lease (on shutdown), so another replica polls at once."""

@@ -99,6 +99,19 @@ async def set_source_health(
     return _rowcount(result) == 1
 
 
+async def record_quarantined(
+    session: AsyncSession, *, source: str, count: int, last: str, now: datetime
+) -> None:
+    """Count `count` more posts of `source` skipped as unreadable; `last` describes the newest."""
+    await save_cursor(session, source=source, cursor=None, now=now)
+    await session.flush()
+    await session.execute(
+        update(SourceCursor)
+        .where(SourceCursor.source == source)
+        .values(quarantined=SourceCursor.quarantined + count, quarantined_last=last)
+    )
+
+
 # --- ingest -------------------------------------------------------------------------------
 
 
