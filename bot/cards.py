@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from bot.delivery import DeliveryService, SlackRateLimited, SlackRejected, SlackUnavailable
+from bot.delivery import DeliveryService
+from bot.slack_errors import SlackDeliveryError
 from storage.models import Case
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,6 @@ async def publish_change(delivery: DeliveryService, case: Case, line: str | None
         await delivery.update_card(case)
         if line:
             await delivery.notify(line, thread_ts=case.card_ts)
-    except (SlackUnavailable, SlackRejected, SlackRateLimited) as exc:
+    except SlackDeliveryError as exc:
         # The change itself is committed; only its display is late. The sync job catches up.
         log.warning("case %d: card not redrawn yet (%s)", case.id, exc)

@@ -24,9 +24,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import AccessPolicy, Permission
 from bot.clock import Clock
-from bot.delivery import SlackRateLimited, SlackRejected, SlackUnavailable, classify_slack_error
 from bot.errors import CarebotError
 from bot.sla import ResponsePolicy
+from bot.slack_errors import (
+    SlackRateLimited,
+    SlackRejected,
+    SlackUnavailable,
+    classify_slack_error,
+)
 from storage import digest as queries
 from storage.digest import OpenCaseRow, QueueCounts, Span
 from storage.engine import SessionFactory

@@ -158,6 +158,8 @@ class Runtime:
             clock=self.clock,
             pacer=ChannelPacer(per_second=self.pacing_per_second, burst=3),
             holder=self.holder,
+            # Who hears, by DM, that the channel itself is out of reach.
+            alert_to=settings.leads or settings.agents,
         )
         access = AccessPolicy(slack=slack, agents=settings.agents, leads=settings.leads)
         return Deps(

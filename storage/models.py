@@ -65,6 +65,8 @@ class CardState(StrEnum):
     PENDING = "pending"
     POSTING = "posting"
     POSTED = "posted"
+    # Slack refused this card for good (e.g. invalid_blocks): counted and logged, not retried.
+    REFUSED = "refused"
 
 
 class ReplyState(StrEnum):

@@ -330,6 +330,40 @@ async def follow_ups_to_post(
     return [(message, case) for message, case in rows]
 
 
+async def card_gone(session: AsyncSession, *, case_id: int, now: datetime) -> bool:
+    """The case's card was deleted in Slack: queue a new card if the case is still open (its
+    waiting thread lines and follow-ups go to the new one); drop what waits for a closed case's
+    card. Return True if a new card was queued."""
+    reposted = await session.execute(
+        update(Case)
+        .where(Case.id == case_id, Case.status != CaseStatus.RESOLVED)
+        .values(
+            card_state=CardState.PENDING,
+            card_ts=None,
+            card_dirty_at=None,
+            card_version=Case.card_version + 1,
+        )
+    )
+    if _rowcount(reposted) == 1:
+        return True
+    await session.execute(update(Case).where(Case.id == case_id).values(card_dirty_at=None))
+    await session.execute(
+        update(CaseMessage)
+        .where(CaseMessage.case_id == case_id, CaseMessage.thread_posted.is_(False))
+        .values(thread_posted=True)
+    )
+    return False
+
+
+async def mark_card_refused(session: AsyncSession, *, case_ids: Iterable[int]) -> None:
+    """Record that Slack refused these cards for good (they leave the queue)."""
+    await session.execute(
+        update(Case)
+        .where(Case.id.in_(list(case_ids)), Case.card_state != CardState.POSTED)
+        .values(card_state=CardState.REFUSED)
+    )
+
+
 async def mark_follow_up_posted(session: AsyncSession, *, message_id: int) -> None:
     """Record that a follow-up is in the card's thread."""
     await session.execute(
