@@ -18,6 +18,7 @@ MODULES = (
     "bench.sla_check",
     "bench.digest",
     "bench.memory",
+    "bench.restart",
 )
 
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,10 +19,12 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import leases
 from bot.blocks.card import render_card
 from bot.blocks.ids import MetadataEvent
 from bot.blocks.lines import follow_up_line
 from bot.clock import Clock
+from bot.leases import process_id
 from bot.pacing import ChannelPacer
 from bot.slack_errors import (
     SLACK_CALL_ERRORS,
@@ -54,11 +53,6 @@ HISTORY_MARGIN = timedelta(minutes=2)
 HISTORY_PAGES = 10
 # Cards should follow soon after Slack recovers; one call per 10 s is no load on a sick Slack.
 MAX_BACKOFF = 10.0
-
-
-def process_id() -> str:
-    """Return an id for this process, unique across replicas, for leases."""
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 __all__ = [
@@ -534,14 +528,9 @@ class DeliveryService:
 
     async def _hold_lease(self) -> bool:
         started = time.monotonic()
-        async with self._sessions() as s, s.begin():
-            held = await repo.acquire_lease(
-                s,
-                name=f"delivery:{self._channel}",
-                holder=self._holder,
-                now=self._clock(),
-                ttl=LEASE_TTL,
-            )
+        held = await leases.acquire(
+            self._sessions, name=f"delivery:{self._channel}", holder=self._holder, ttl=LEASE_TTL
+        )
         self._lease_until = started + LEASE_TTL.total_seconds() if held else 0.0
         return held
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from bot import leases
 from bot.clock import Clock
 from bot.errors import NetworkAuthError, NetworkRateLimited, SourceError
 from bot.ingest import IngestService
@@ -25,6 +26,10 @@ HEALTH_OK = "ok"
 HEALTH_AUTH = "auth_failed"
 HEALTH_DOWN = "unavailable"
 MAX_BACKOFF = 300.0
+# Short, and renewed by `heartbeat` while this process lives: a replica on another host takes
+# over within this long of a crash (one on the same host recognises the dead holder at once).
+POLL_LEASE_TTL = timedelta(seconds=20)
+HEARTBEAT = timedelta(seconds=5)
 
 
 class Poller:
@@ -64,15 +69,11 @@ class Poller:
         if time.monotonic() < self._not_before:
             return
         now = self._clock()
-        async with self._sessions() as s, s.begin():
-            if not await repo.acquire_lease(
-                s,
-                name=f"poll:{self.key}",
-                holder=self._holder,
-                now=now,
-                ttl=max(self._interval * 3, timedelta(seconds=60)),
-            ):
-                return
+        if not await leases.acquire(
+            self._sessions, name=self._lease, holder=self._holder, ttl=POLL_LEASE_TTL
+        ):
+            return
+        async with self._sessions() as s:
             saved = await repo.get_cursor(s, source=self.key)
         cursor = saved.cursor if saved else None
         health = saved.health if saved else HEALTH_OK
@@ -132,10 +133,20 @@ class Poller:
                 s, source=self.key, count=len(new), last=last, now=self._clock()
             )
 
+    async def heartbeat(self) -> None:
+        """Keep the polling lease alive between polls, if this process holds it."""
+        await leases.renew(
+            self._sessions, name=self._lease, holder=self._holder, ttl=POLL_LEASE_TTL
+        )
+
+    @property
+    def _lease(self) -> str:
+        return f"poll:{self.key}"
+
     async def release(self) -> None:
         """Give up the polling lease (on shutdown), so another replica polls at once."""
         async with self._sessions() as s, s.begin():
-            await repo.release_lease(s, name=f"poll:{self.key}", holder=self._holder)
+            await repo.release_lease(s, name=self._lease, holder=self._holder)
 
     @property
     def _label(self) -> str:

@@ -16,6 +16,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import leases
 from bot.access import AccessPolicy
 from bot.app import Deps, build_app, build_slack_client
 from bot.blocks.digest import digest_message
@@ -29,7 +30,7 @@ from bot.ingest import IngestService, PriorityRules
 from bot.nags import SlaChecker
 from bot.ownership import OwnershipService
 from bot.pacing import ChannelPacer
-from bot.poller import Poller
+from bot.poller import HEARTBEAT, Poller
 from bot.replies import ReplyService
 from bot.scheduler import Scheduler
 from bot.settings import Settings
@@ -231,6 +232,7 @@ class Runtime:
             auth_retry=self.auth_retry,
         )
         self.scheduler.every(f"poll:{poller.key}", settings.poll_interval, poller.run_once)
+        self.scheduler.every(f"lease:{poller.key}", HEARTBEAT, poller.heartbeat, run_now=False)
         self.poller = poller
 
     async def stop(self) -> None:
@@ -243,6 +245,7 @@ class Runtime:
             await self.delivery.release()
         if self.poller is not None:
             await self.poller.release()
+        leases.retire(self.holder)
         if self.deps is not None and self.deps.source is not None:
             await self.deps.source.close()
         if self._http is not None:

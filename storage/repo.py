@@ -4,7 +4,7 @@ never commit (the service owns the unit of work)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, insert, null, or_, select, update
@@ -57,6 +57,49 @@ async def acquire_lease(
         .on_conflict_do_nothing(index_elements=["name"])
     )
     return _rowcount(created) == 1
+
+
+async def database_now(session: AsyncSession) -> datetime:
+    """Return the database's clock, which every replica shares (SQLite: this host's clock)."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        now = await session.scalar(select(func.clock_timestamp()))
+        assert isinstance(now, datetime)
+        return now.astimezone(UTC)
+    return datetime.now(UTC)
+
+
+async def lease_holder(session: AsyncSession, *, name: str) -> str | None:
+    """Return who holds the lease `name` (expired or not), if anyone."""
+    holder: str | None = await session.scalar(select(Lease.holder).where(Lease.name == name))
+    return holder
+
+
+async def take_over_lease(
+    session: AsyncSession,
+    *,
+    name: str,
+    previous: str,
+    holder: str,
+    now: datetime,
+    ttl: timedelta,
+) -> bool:
+    """Move the lease `name` from `previous` (known dead) to `holder`, if it still has it."""
+    moved = await session.execute(
+        update(Lease)
+        .where(Lease.name == name, Lease.holder == previous)
+        .values(holder=holder, expires_at=now + ttl)
+    )
+    return _rowcount(moved) == 1
+
+
+async def renew_lease(
+    session: AsyncSession, *, name: str, holder: str, now: datetime, ttl: timedelta
+) -> bool:
+    """Extend the lease `name` if `holder` has it; return whether it did."""
+    renewed = await session.execute(
+        update(Lease).where(Lease.name == name, Lease.holder == holder).values(expires_at=now + ttl)
+    )
+    return _rowcount(renewed) == 1
 
 
 async def release_lease(session: AsyncSession, *, name: str, holder: str) -> None:
