@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 RECORD_GROUP = 25
+# New cards are posted this many at a time between passes over thread lines, follow-ups and
+# redraws, so a backlog of new cards (1/s when paced) never starves changes to posted ones.
+PENDING_SLICE = 20
 # A crashed holder's lease must lapse soon (its replacement waits that long), but it must outlast
 # one Slack call: a post starts only with more than LEASE_MARGIN left, longer than the client's
 # 15 s timeout, so no post can still land after another replica has taken the channel over.
@@ -167,9 +170,12 @@ class DeliveryService:
         try:
             if not await self._hold_lease():
                 return
-            await self.post_pending_cards()
-            await self.post_follow_ups()
-            await self.sync_cards()
+            more = True
+            while more:
+                more = await self.post_pending_cards(limit=PENDING_SLICE)
+                await self.post_card_lines()
+                await self.post_follow_ups()
+                await self.sync_cards()
             self._backoff = 0.0
         except SlackRateLimited as exc:
             self.stats.rate_limited += 1
@@ -192,20 +198,61 @@ class DeliveryService:
         except LeaseLost:
             log.info("another process now delivers to %s", self._channel)
 
-    async def post_pending_cards(self) -> None:
-        """Post cards for every case that has none, urgent first, then oldest first."""
+    async def post_pending_cards(self, *, limit: int | None = None) -> bool:
+        """Post cards for cases that have none, urgent first, then oldest first; with `limit`,
+        stop after that many and return whether more are waiting."""
         # Cards in doubt first: a case left `posting` may already be in the channel, and however
         # many urgent cases arrived since, it must be looked up before anything else is posted.
         await self._recover()
-        while True:
+        posted = 0
+        while limit is None or posted < limit:
+            size = BATCH if limit is None else min(BATCH, limit - posted)
             async with self._sessions() as s, s.begin():
-                batch = list(await repo.cases_needing_cards(s, limit=BATCH))
+                batch = list(await repo.cases_needing_cards(s, limit=size))
                 if not batch:
-                    return
+                    return False
                 await repo.mark_cards_posting(
                     s, case_ids=[c.id for c in batch], channel=self._channel, now=self._clock()
                 )
             await self._post_batch(batch)
+            posted += len(batch)
+            if len(batch) < size:
+                return False
+        return True
+
+    async def add_line(self, case_id: int, text: str) -> None:
+        """Queue `text` for the case's card thread (durable: it waits for the card if need be)."""
+        async with self._sessions() as s, s.begin():
+            await repo.add_card_line(s, case_id=case_id, text=text, now=self._clock())
+
+    async def post_card_lines(self, *, case_id: int | None = None) -> None:
+        """Post queued thread lines (claimed, replied, released…) whose card is in Slack."""
+        while True:
+            async with self._sessions() as s:
+                pending = await repo.card_lines_to_post(s, limit=BATCH, case_id=case_id)
+            if not pending:
+                return
+            for line, case in pending:
+                assert case.card_ts is not None
+                async with self._sessions() as s, s.begin():
+                    if not await repo.claim_card_line(s, line_id=line.id, now=self._clock()):
+                        continue  # another caller (or replica) is posting it
+                try:
+                    await self._post(text=line.text, thread_ts=case.card_ts, leased=False)
+                except SlackMessageRefused as exc:
+                    if exc.gone:
+                        async with self._sessions() as s, s.begin():
+                            await repo.unclaim_card_line(s, line_id=line.id)
+                        await self.card_gone(case, exc)  # it waits for the new card
+                        continue
+                    log.error("case %d: Slack refused a thread line (%s); skipped", case.id, exc)
+                    self.stats.skipped += 1
+                    continue
+                except BaseException:
+                    async with self._sessions() as s, s.begin():
+                        await repo.unclaim_card_line(s, line_id=line.id)
+                    raise
+                self.stats.thread_posts += 1
 
     async def post_follow_ups(self) -> None:
         """Echo follow-ups in their card's thread."""

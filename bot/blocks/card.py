@@ -129,6 +129,8 @@ def render_card(
             ],
         )
     )
+    if case.status == CaseStatus.RESOLVED:
+        blocks.append(context(BlockId.CARD_OUTCOME, [mrkdwn(_outcome(case))]))
     blocks.append(actions(BlockId.CARD_ACTIONS, _buttons(case)))
 
     excerpt = truncate(escape_mrkdwn(" ".join(case.text.split())), FALLBACK_EXCERPT)
@@ -204,6 +206,15 @@ def _status(case: Case) -> str:
     return "Open"
 
 
+def _outcome(case: Case) -> str:
+    """Say how a closed case ended: when, and who replied (it stays on the card) or that
+    nobody did."""
+    when = f"Closed {slack_date(case.resolved_at)}" if case.resolved_at else "Closed"
+    if case.first_responder:
+        return f"{when} · replied by {user_mention(case.first_responder)}{_first_response(case)}"
+    return f"{when} · closed without a reply"
+
+
 def _status_word(case: Case) -> str:
     return {CaseStatus.REPLIED: "Replied", CaseStatus.RESOLVED: "Resolved"}.get(
         CaseStatus(case.status), "Open"
@@ -211,7 +222,10 @@ def _status_word(case: Case) -> str:
 
 
 def _owner(case: Case) -> str:
-    return user_mention(case.owner) if case.owner else "Unclaimed"
+    if case.owner:
+        return user_mention(case.owner)
+    # A closed case nobody claimed is not waiting for anyone: "Unclaimed" would say it is.
+    return "Nobody (closed)" if case.status == CaseStatus.RESOLVED else "Unclaimed"
 
 
 def _button(label: str, action: ActionId, case: Case, *, primary: bool = False) -> Json:
