@@ -250,6 +250,7 @@ class IngestService:
             case.nag_step = 0
             case.next_nag_at = deadline.first_nag_at
             case.breached_at = None
+            case.state_version += 1
         repo.mark_card_dirty(case, now=now)
 
     @staticmethod

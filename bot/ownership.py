@@ -19,7 +19,7 @@ from bot.blocks.lines import (
     resolved_line,
 )
 from bot.clock import Clock
-from bot.errors import AlreadyClaimed, CaseClosed, CaseNotFound
+from bot.errors import AlreadyClaimed, CaseClosed, CaseNotFound, StaleAction
 from storage import cases, repo
 from storage.engine import SessionFactory
 from storage.models import Case, CaseStatus
@@ -74,11 +74,12 @@ class OwnershipService:
         assert case.owner is not None
         raise AlreadyClaimed(case.owner)
 
-    async def release(self, *, case_id: int, user: str) -> Change:
+    async def release(self, *, case_id: int, user: str, seen: int | None = None) -> Change:
         """Return the case to the queue (its owner, or a lead)."""
         now = self._clock()
         async with self._sessions() as s, s.begin():
             case = await self._load(s, case_id)
+            _require_fresh(case, seen, "Release")
             if case.owner is None:
                 return Change(case, None)
             owner = case.owner
@@ -91,18 +92,24 @@ class OwnershipService:
             case = await self._load(s, case_id)
         return Change(case, released_line(owner, by=user if user != owner else None))
 
-    async def check_can_resolve(self, *, case_id: int, user: str) -> Case:
+    async def check_can_resolve(self, *, case_id: int, user: str, seen: int | None = None) -> Case:
         """Return the case if `user` may resolve it, else raise why not."""
         async with self._sessions() as s:
             case = await self._load(s, case_id)
         await self._require_resolver(case, user)
+        _require_fresh(case, seen, "Resolve")
         return case
 
-    async def resolve(self, *, case_id: int, user: str, reason: str | None = None) -> Change:
+    async def resolve(
+        self, *, case_id: int, user: str, reason: str | None = None, seen: int | None = None
+    ) -> Change:
         """Close a case that needs no reply (owner or lead; any agent when unclaimed)."""
         now = self._clock()
         async with self._sessions() as s, s.begin():
             case = await self._load(s, case_id)
+            if seen is not None and case.state_version != seen:
+                # A replayed or stale Resolve: say so, whether or not it is closed now.
+                raise StaleAction("Resolve")
             await self._require_resolver(case, user)
             if not await cases.resolve(s, case_id=case_id, user=user, reason=reason, now=now):
                 return Change(case, None)
@@ -112,12 +119,13 @@ class OwnershipService:
             case = await self._load(s, case_id)
         return Change(case, resolved_line(user, ResolveReason.describe(reason)))
 
-    async def reopen(self, *, case_id: int, user: str) -> Change:
+    async def reopen(self, *, case_id: int, user: str, seen: int | None = None) -> Change:
         """Put a resolved case back in the queue with a fresh deadline."""
         await self._access.require(Permission.REOPEN, user)
         now = self._clock()
         async with self._sessions() as s, s.begin():
             case = await self._load(s, case_id)
+            _require_fresh(case, seen, "Reopen")
             due_at, nag_at = self._reschedule(case, now)
             if not await cases.reopen(
                 s, case_id=case_id, due_at=due_at, next_nag_at=nag_at, now=now
@@ -139,3 +147,9 @@ class OwnershipService:
         if case is None:
             raise CaseNotFound(case_id)
         return case
+
+
+def _require_fresh(case: Case, seen: int | None, what: str) -> None:
+    """Refuse a press made on an older state of the case than the row's (stale or replayed)."""
+    if seen is not None and case.state_version != seen:
+        raise StaleAction(what)

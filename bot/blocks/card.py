@@ -228,8 +228,16 @@ def _owner(case: Case) -> str:
     return "Nobody (closed)" if case.status == CaseStatus.RESOLVED else "Unclaimed"
 
 
+def button_value(case: Case) -> str:
+    """Return what a card button carries: the case id and the state version the card shows
+    (`42:7`), so a press on an older drawing, or a replayed request, is recognised as stale."""
+    if case.state_version is None:  # a case not read from the database has no version yet
+        return str(case.id)
+    return f"{case.id}:{case.state_version}"
+
+
 def _button(label: str, action: ActionId, case: Case, *, primary: bool = False) -> Json:
-    return button(label, action, str(case.id), primary=primary)
+    return button(label, action, button_value(case), primary=primary)
 
 
 def _buttons(case: Case) -> list[Json]:
