@@ -138,9 +138,42 @@ async def set_source_health(
     result = await session.execute(
         update(SourceCursor)
         .where(SourceCursor.source == source, SourceCursor.health != health)
-        .values(health=health, health_detail=detail, health_since=now)
+        # A different failure is news of its own: it may be told again.
+        .values(health=health, health_detail=detail, health_since=now, health_alerted=False)
     )
     return _rowcount(result) == 1
+
+
+async def claim_health_alert(session: AsyncSession, *, source: str) -> bool:
+    """Mark `source`'s current failure as told; True only for the caller that marked it."""
+    result = await session.execute(
+        update(SourceCursor)
+        .where(
+            SourceCursor.source == source,
+            SourceCursor.health != "ok",
+            SourceCursor.health_alerted.is_(False),
+        )
+        .values(health_alerted=True)
+    )
+    return _rowcount(result) == 1
+
+
+async def recover_source(session: AsyncSession, *, source: str, now: datetime) -> bool:
+    """Mark `source` healthy; return True if its failure had been told (say it is over)."""
+    row = await session.get(SourceCursor, source)
+    if row is None or row.health == "ok":
+        return False
+    told = row.health_alerted
+    row.health = "ok"
+    row.health_detail = None
+    row.health_since = now
+    row.health_alerted = False
+    return told
+
+
+async def source_rows(session: AsyncSession) -> Sequence[SourceCursor]:
+    """Return every source's cursor and health row."""
+    return (await session.scalars(select(SourceCursor).order_by(SourceCursor.source))).all()
 
 
 async def record_quarantined(
