@@ -30,7 +30,7 @@ from bot.ingest import IngestService, PriorityRules
 from bot.nags import SlaChecker
 from bot.ownership import OwnershipService
 from bot.pacing import ChannelPacer
-from bot.poller import HEARTBEAT, Poller
+from bot.poller import HEARTBEAT, Poller, source_checks
 from bot.replies import ReplyService
 from bot.scheduler import Scheduler
 from bot.settings import Settings
@@ -253,6 +253,16 @@ class Runtime:
         if self.engine is not None:
             await self.engine.dispose()
         log.info("carebot stopped")
+
+    async def health_checks(self) -> dict[str, dict[str, object]]:
+        """Return what delivery and the sources know of their health, as /healthz checks:
+        `{"slack": {"status": "ok" | "degraded", "reason": …}, "<network>": {…}}`."""
+        checks: dict[str, dict[str, object]] = {}
+        if self.delivery is not None:
+            checks["slack"] = self.delivery.health().as_check()
+        if self.deps is not None:
+            checks.update(await source_checks(self.deps.sessions))
+        return checks
 
     def health(self) -> dict[str, Any]:
         """Return the /healthz body."""

@@ -237,3 +237,16 @@ async def test_the_bot_taken_out_of_its_channel_alerts_once_and_recovers(world: 
     assert "again" in world.stack.slack.channel_messages(LEAD_DM)[1].text
     for tweet in tweets:
         assert world.card_of(tweet)
+
+
+async def test_health_checks_say_why_slack_is_degraded(world: World) -> None:
+    world.stack.slack.remove_bot(world.channel)
+    world.stack.x.add_mention("@acmehelp anyone?", author_handle="ivy")
+    delivery = world.bot.runtime.delivery
+    assert delivery is not None
+    await world.until(lambda: not delivery.health().ok)
+    checks = await world.bot.runtime.health_checks()
+    assert checks["slack"]["status"] == "degraded"
+    assert "not_in_channel" in str(checks["slack"]["reason"])
+    assert "invite Carebot" in str(checks["slack"]["reason"])
+    assert checks["x"] == {"status": "ok"}
