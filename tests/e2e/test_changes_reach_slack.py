@@ -72,6 +72,10 @@ async def test_a_claim_on_a_card_not_yet_recorded_reaches_its_thread(world: Worl
     # The card is in Slack but its ts is not recorded yet (posted cards are recorded in groups),
     # and the lookup that would record it is failing for now.
     world.stack.slack.fail_next("conversations.history", status=500, count=3)
+    deadline = time.monotonic() + 10
+    while (await world.case()).card_state != CardState.POSTED:  # let the bot record its post
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
     async with world.bot.runtime.deps.sessions() as s, s.begin():
         await s.execute(update(Case).values(card_state=CardState.POSTING, card_ts=None))
     response = await world.sim.click(

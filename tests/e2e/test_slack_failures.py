@@ -143,6 +143,8 @@ async def test_a_deleted_thread_does_not_stop_later_follow_ups(world: World) -> 
 async def put_in_doubt(world: World, tweet: FakeTweet) -> None:
     """Leave the case as a crash between chat.postMessage and its record would: `posting`."""
     assert world.bot.runtime.deps is not None
+    # First let the bot record the post it made, or its record would undo this.
+    await world.until_cases(lambda cs: all(c.card_state == CardState.POSTED for c in cs))
     async with world.bot.runtime.deps.sessions() as s, s.begin():
         await s.execute(
             update(Case)
