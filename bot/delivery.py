@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 RECORD_GROUP = 25
-# New cards are posted this many at a time between passes over thread lines, follow-ups and
-# redraws, so a backlog of new cards (1/s when paced) never starves changes to posted ones.
+# New cards are posted this many at a time (per post in flight) between passes over thread
+# lines, follow-ups and redraws, so a backlog of new cards (1/s when paced) never starves
+# changes to posted ones: they wait ~20 s at most behind it.
 PENDING_SLICE = 20
 # A crashed holder's lease must lapse soon (its replacement waits that long), but it must outlast
 # one Slack call: a post starts only with more than LEASE_MARGIN left, longer than the client's
@@ -172,7 +173,8 @@ class DeliveryService:
                 return
             more = True
             while more:
-                more = await self.post_pending_cards(limit=PENDING_SLICE)
+                # Posting several at once (benchmarks) posts a slice as fast: scale it.
+                more = await self.post_pending_cards(limit=PENDING_SLICE * self._concurrency)
                 await self.post_card_lines()
                 await self.post_follow_ups()
                 await self.sync_cards()
