@@ -20,6 +20,7 @@ MODULES = (
     "bench.memory",
     "bench.compliance",
     "bench.networks",
+    "bench.restart",
 )
 
 

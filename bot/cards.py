@@ -1,24 +1,30 @@
 """Showing a change on its card: redraw the card from the row and say what happened in its
-thread. If Slack is down the card stays marked dirty and delivery redraws it later."""
+thread. The thread line is stored before anything is sent; if the card is not posted yet or
+Slack is down, the card stays marked dirty and the line queued, and delivery catches up."""
 
 from __future__ import annotations
 
 import logging
 
-from bot.delivery import DeliveryService, SlackRateLimited, SlackRejected, SlackUnavailable
+from bot.delivery import DeliveryService
+from bot.slack_errors import SlackDeliveryError
 from storage.models import Case
 
 log = logging.getLogger(__name__)
 
 
 async def publish_change(delivery: DeliveryService, case: Case, line: str | None) -> None:
-    """Redraw `case`'s card and post `line` in its thread (nothing to do before it is posted)."""
+    """Queue `line` for the case's thread, then redraw the card and post what waits for it.
+
+    The line is stored first: if the card is not in Slack yet (its ts not recorded) or Slack
+    fails, it waits in the database and delivery posts it once the card exists."""
+    if line:
+        await delivery.add_line(case.id, line)
     if case.card_ts is None:
-        return  # delivery will post the card as the row is now
+        return  # delivery will post the card as the row is now, then the line
     try:
         await delivery.update_card(case)
-        if line:
-            await delivery.notify(line, thread_ts=case.card_ts)
-    except (SlackUnavailable, SlackRejected, SlackRateLimited) as exc:
-        # The change itself is committed; only its display is late. The sync job catches up.
+        await delivery.post_card_lines(case_id=case.id)
+    except SlackDeliveryError as exc:
+        # The change itself is committed; only its display is late. Delivery catches up.
         log.warning("case %d: card not redrawn yet (%s)", case.id, exc)

@@ -11,24 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import leases
 from bot.blocks.card import network_label, render_card
 from bot.blocks.compliance import thread_line
 from bot.blocks.ids import MetadataEvent
 from bot.clock import Clock
+from bot.leases import process_id
 from bot.pacing import ChannelPacer
+from bot.slack_errors import (
+    SLACK_CALL_ERRORS,
+    SlackInstallBroken,
+    SlackMessageRefused,
+    SlackRateLimited,
+    SlackRejected,
+    SlackUnavailable,
+    classify_slack_error,
+)
 from storage import compliance as compliance_repo
 from storage import repo
 from storage.engine import SessionFactory
@@ -38,6 +44,10 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 RECORD_GROUP = 25
+# New cards are posted this many at a time (per post in flight) between passes over thread
+# lines, follow-ups and redraws, so a backlog of new cards (1/s when paced) never starves
+# changes to posted ones: they wait ~20 s at most behind it.
+PENDING_SLICE = 20
 # A crashed holder's lease must lapse soon (its replacement waits that long), but it must outlast
 # one Slack call: a post starts only with more than LEASE_MARGIN left, longer than the client's
 # 15 s timeout, so no post can still land after another replica has taken the channel over.
@@ -50,55 +60,26 @@ HISTORY_PAGES = 10
 MAX_BACKOFF = 10.0
 
 
-def process_id() -> str:
-    """Return an id for this process, unique across replicas, for leases."""
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+__all__ = [
+    "SLACK_CALL_ERRORS",
+    "DeliveryService",
+    "LeaseLost",
+    "SlackInstallBroken",
+    "SlackMessageRefused",
+    "SlackRateLimited",
+    "SlackRejected",
+    "SlackUnavailable",
+    "classify_slack_error",
+    "process_id",
+]
 
-
-class SlackUnavailable(Exception):
-    """Slack failed in a way that may or may not have done the work (5xx, timeout, refused)."""
-
-
-class SlackRateLimited(Exception):
-    """Slack answered 429; nothing was done."""
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"rate limited for {retry_after}s")
-        self.retry_after = retry_after
-
-
-class SlackRejected(Exception):
-    """Slack refused the call for a reason retrying will not fix (e.g. not_in_channel)."""
+# Rate limits met while reading history, in one recovery, before it gives up until the next run
+# (the cards in doubt stay in doubt: never posted again on a guess).
+HISTORY_RATE_LIMIT_BUDGET = 60.0
 
 
 class LeaseLost(Exception):
     """Another process now delivers to this channel; this one must stop posting."""
-
-
-# Everything a Slack Web API call can raise; `classify_slack_error` sorts them into outcomes.
-SLACK_CALL_ERRORS = (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError)
-
-
-def classify_slack_error(exc: BaseException) -> Exception:
-    """Map a Slack client exception to one of the three outcomes delivery acts on."""
-    if isinstance(exc, SlackApiError):
-        status = exc.response.status_code
-        if status == 429 or exc.response.get("error") == "ratelimited":
-            retry = exc.response.headers.get("Retry-After") or exc.response.headers.get(
-                "retry-after"
-            )
-            return SlackRateLimited(float(retry) if retry else 1.0)
-        if status >= 500 or exc.response.get("error") in {
-            "internal_error",
-            "fatal_error",
-            "service_unavailable",
-            "request_timeout",
-        }:
-            return SlackUnavailable(f"Slack answered {status}")
-        return SlackRejected(str(exc.response.get("error")))
-    if isinstance(exc, SlackClientError | aiohttp.ClientError | TimeoutError | OSError):
-        return SlackUnavailable(type(exc).__name__)
-    raise exc
 
 
 @dataclass(slots=True)
@@ -111,7 +92,26 @@ class DeliveryStats:
     failures: int = 0
     updates: int = 0
     thread_posts: int = 0
+    skipped: int = 0
+    cards_reposted: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SlackHealth:
+    """Whether Slack takes what delivery sends; `problems` maps a call kind to its error code."""
+
+    ok: bool
+    problems: dict[str, str]
+    advice: str | None
+    since: float | None
+
+    def as_check(self) -> dict[str, Any]:
+        """Return this as a /healthz check: status and, when degraded, why in words."""
+        if self.ok:
+            return {"status": "ok"}
+        errors = ", ".join(f"{kind}: {error}" for kind, error in sorted(self.problems.items()))
+        return {"status": "degraded", "reason": f"Slack refuses {errors}; {self.advice}"}
 
 
 class DeliveryService:
@@ -127,6 +127,7 @@ class DeliveryService:
         pacer: ChannelPacer | None = None,
         concurrency: int = 1,
         holder: str | None = None,
+        alert_to: Sequence[str] = (),
     ) -> None:
         self._sessions = sessions
         self._slack = slack
@@ -139,12 +140,30 @@ class DeliveryService:
         self._backoff = 0.0
         self._not_before = 0.0
         self._lease_until = 0.0
+        # Install-level refusals by call kind; delivery is degraded while any is present.
+        self._broken: dict[str, SlackInstallBroken] = {}
+        self._broken_since: float | None = None
+        self._alerted = False
+        # People to tell in a DM when the channel itself is out of reach (user IDs only).
+        self._alert_to = [u for u in alert_to if u.startswith(("U", "W"))]
+        self._history_blocked_until = 0.0
         self.stats = DeliveryStats()
 
     @property
     def channel(self) -> str:
         """Return the channel cards go to."""
         return self._channel
+
+    def health(self) -> SlackHealth:
+        """Return whether Slack takes what delivery sends, and why not (for /healthz)."""
+        problems = {kind: exc.error for kind, exc in self._broken.items()}
+        first = next(iter(self._broken.values()), None)
+        return SlackHealth(
+            ok=not problems,
+            problems=problems,
+            advice=first.advice() if first else None,
+            since=self._broken_since,
+        )
 
     async def run_once(self) -> None:
         """Deliver everything that is due: new cards, then thread posts, then card updates."""
@@ -153,16 +172,29 @@ class DeliveryService:
         try:
             if not await self._hold_lease():
                 return
-            await self.post_pending_cards()
-            await self.post_follow_ups()
-            await self.redraw_thread_lines()
-            await self.sync_cards()
+            more = True
+            while more:
+                # Posting several at once (benchmarks) posts a slice as fast: scale it.
+                more = await self.post_pending_cards(limit=PENDING_SLICE * self._concurrency)
+                await self.post_card_lines()
+                await self.post_follow_ups()
+                await self.redraw_thread_lines()
+                await self.sync_cards()
             self._backoff = 0.0
+        except SlackRateLimited as exc:
+            self.stats.rate_limited += 1
+            self._not_before = time.monotonic() + exc.retry_after
+            log.warning("Slack is rate-limiting delivery; retrying in %.0fs", exc.retry_after)
         except SlackUnavailable as exc:
             self._backoff = min(MAX_BACKOFF, max(1.0, self._backoff * 2))
             self._not_before = time.monotonic() + self._backoff
             self.stats.failures += 1
             log.warning("Slack unavailable (%s); retrying in %.0fs", exc, self._backoff)
+        except SlackInstallBroken as exc:
+            # Nothing will work until a person fixes it; try again every MAX_BACKOFF seconds.
+            self._not_before = time.monotonic() + MAX_BACKOFF
+            self.stats.errors.append(exc.error)
+            await self.install_broken("post", exc)
         except SlackRejected as exc:
             self._not_before = time.monotonic() + MAX_BACKOFF
             self.stats.errors.append(str(exc))
@@ -170,20 +202,61 @@ class DeliveryService:
         except LeaseLost:
             log.info("another process now delivers to %s", self._channel)
 
-    async def post_pending_cards(self) -> None:
-        """Post cards for every case that has none, urgent first, then oldest first."""
+    async def post_pending_cards(self, *, limit: int | None = None) -> bool:
+        """Post cards for cases that have none, urgent first, then oldest first; with `limit`,
+        stop after that many and return whether more are waiting."""
         # Cards in doubt first: a case left `posting` may already be in the channel, and however
         # many urgent cases arrived since, it must be looked up before anything else is posted.
         await self._recover()
-        while True:
+        posted = 0
+        while limit is None or posted < limit:
+            size = BATCH if limit is None else min(BATCH, limit - posted)
             async with self._sessions() as s, s.begin():
-                batch = list(await repo.cases_needing_cards(s, limit=BATCH))
+                batch = list(await repo.cases_needing_cards(s, limit=size))
                 if not batch:
-                    return
+                    return False
                 await repo.mark_cards_posting(
                     s, case_ids=[c.id for c in batch], channel=self._channel, now=self._clock()
                 )
             await self._post_batch(batch)
+            posted += len(batch)
+            if len(batch) < size:
+                return False
+        return True
+
+    async def add_line(self, case_id: int, text: str) -> None:
+        """Queue `text` for the case's card thread (durable: it waits for the card if need be)."""
+        async with self._sessions() as s, s.begin():
+            await repo.add_card_line(s, case_id=case_id, text=text, now=self._clock())
+
+    async def post_card_lines(self, *, case_id: int | None = None) -> None:
+        """Post queued thread lines (claimed, replied, released…) whose card is in Slack."""
+        while True:
+            async with self._sessions() as s:
+                pending = await repo.card_lines_to_post(s, limit=BATCH, case_id=case_id)
+            if not pending:
+                return
+            for line, case in pending:
+                assert case.card_ts is not None
+                async with self._sessions() as s, s.begin():
+                    if not await repo.claim_card_line(s, line_id=line.id, now=self._clock()):
+                        continue  # another caller (or replica) is posting it
+                try:
+                    await self._post(text=line.text, thread_ts=case.card_ts, leased=False)
+                except SlackMessageRefused as exc:
+                    if exc.gone:
+                        async with self._sessions() as s, s.begin():
+                            await repo.unclaim_card_line(s, line_id=line.id)
+                        await self.card_gone(case, exc)  # it waits for the new card
+                        continue
+                    log.error("case %d: Slack refused a thread line (%s); skipped", case.id, exc)
+                    self.stats.skipped += 1
+                    continue
+                except BaseException:
+                    async with self._sessions() as s, s.begin():
+                        await repo.unclaim_card_line(s, line_id=line.id)
+                    raise
+                self.stats.thread_posts += 1
 
     async def post_follow_ups(self) -> None:
         """Echo follow-ups in their card's thread."""
@@ -194,10 +267,19 @@ class DeliveryService:
                 return
             for message, case in pending:
                 assert case.card_ts is not None
-                ts = await self._post(text=_echo(message, case), thread_ts=case.card_ts)
+                ts: str | None = None
+                try:
+                    ts = await self._post(text=_echo(message, case), thread_ts=case.card_ts)
+                except SlackMessageRefused as exc:
+                    if exc.gone:
+                        await self.card_gone(case, exc)
+                        continue  # it waits for the new card (or is dropped with a closed one)
+                    log.error("case %d: Slack refused a follow-up (%s); skipped", case.id, exc)
+                    self.stats.skipped += 1
                 async with self._sessions() as s, s.begin():
                     await repo.mark_follow_up_posted(s, message_id=message.id)
-                    await compliance_repo.thread_line_posted(s, message_id=message.id, ts=ts)
+                    if ts is not None:
+                        await compliance_repo.thread_line_posted(s, message_id=message.id, ts=ts)
                 self.stats.thread_posts += 1
 
     async def redraw_thread_lines(self) -> None:
@@ -251,10 +333,33 @@ class DeliveryService:
             if isinstance(outcome, SlackRateLimited):
                 await asyncio.sleep(outcome.retry_after)
                 return
+            if isinstance(outcome, SlackMessageRefused):
+                # This card only: the redraws behind it go on.
+                if outcome.gone:
+                    await self.card_gone(case, outcome)
+                    return
+                log.error("case %d: Slack refused the redraw (%s); skipped", case.id, outcome)
+                self.stats.skipped += 1
+                async with self._sessions() as s, s.begin():
+                    await repo.clear_card_dirty(s, case_id=case.id, version=case.card_version)
+                return
             raise outcome from exc
+        await self._succeeded("post")
         async with self._sessions() as s, s.begin():
             await repo.clear_card_dirty(s, case_id=case.id, version=case.card_version)
         self.stats.updates += 1
+
+    async def card_gone(self, case: Case, exc: SlackMessageRefused) -> None:
+        """The case's card (or its thread) was deleted: post a new card if the case is open."""
+        async with self._sessions() as s, s.begin():
+            reposted = await repo.card_gone(s, case_id=case.id, now=self._clock())
+        if reposted:
+            self.stats.cards_reposted += 1
+            log.warning(
+                "case %d: its card is gone from Slack (%s); posting a new one", case.id, exc
+            )
+        else:
+            log.info("case %d: the card of this closed case is gone (%s)", case.id, exc)
 
     async def notify(
         self, text: str, *, thread_ts: str | None = None, broadcast: bool = False
@@ -289,6 +394,7 @@ class DeliveryService:
                     unfurl_links=False,
                     unfurl_media=False,
                 )
+                await self._succeeded("post")
                 return str(response["ts"])
             except SLACK_CALL_ERRORS as exc:
                 outcome = classify_slack_error(exc)
@@ -302,6 +408,7 @@ class DeliveryService:
         semaphore = asyncio.Semaphore(self._concurrency)
         done: set[int] = set()
         in_doubt: set[int] = set()
+        refused: set[int] = set()
         failure: Exception | None = None
         # Posted cards are recorded in small groups, one transaction each: a crash leaves at most
         # a group plus the posts in flight `posting`, and recovery finds those by metadata.
@@ -327,6 +434,12 @@ class DeliveryService:
                 card = render_card(case, now=self._clock())
                 try:
                     ts = await self._post(**card.as_kwargs())
+                except SlackMessageRefused as exc:
+                    # This card only (e.g. blocks Slack will never take); the rest go on.
+                    log.error("case %d: Slack refused its card (%s); not retried", case.id, exc)
+                    refused.add(case.id)
+                    self.stats.skipped += 1
+                    return
                 except SlackUnavailable as exc:
                     # The post may have reached Slack: the case stays `posting` for recovery.
                     in_doubt.add(case.id)
@@ -340,16 +453,21 @@ class DeliveryService:
 
         await asyncio.gather(*(post_one(case) for case in batch))
         await record(all_of_them=True)
+        if refused:
+            async with self._sessions() as s, s.begin():
+                await repo.mark_card_refused(s, case_ids=refused)
         if failure is not None:
             # What certainly did not reach Slack goes back to the queue, not to a history lookup.
             async with self._sessions() as s, s.begin():
                 await repo.record_card_not_posted(
-                    s, case_ids=[c.id for c in batch if c.id not in done | in_doubt]
+                    s, case_ids=[c.id for c in batch if c.id not in done | in_doubt | refused]
                 )
             raise failure
 
     async def _recover(self) -> None:
         """Find cards an earlier run posted but did not record; queue the rest to be posted."""
+        if time.monotonic() < self._history_blocked_until:
+            return  # history is out of reach; the cards in doubt wait, the others go on
         async with self._sessions() as s:
             uncertain = list(await repo.cards_in_doubt(s))
             if not uncertain:
@@ -364,9 +482,17 @@ class DeliveryService:
                 if attempts
                 else None
             )
-        found = await self._cards_in_history(
-            oldest=watermark, wanted={case.id for case in uncertain}
-        )
+        try:
+            found = await self._cards_in_history(
+                oldest=watermark, wanted={case.id for case in uncertain}
+            )
+        except SlackInstallBroken as exc:
+            # Without history there is no knowing whether these are in the channel: they wait
+            # (never posted twice on a guess) while every other card is delivered.
+            self._history_blocked_until = time.monotonic() + MAX_BACKOFF
+            await self.install_broken("history", exc)
+            return
+        await self._succeeded("history")
         recovered = [c for c in uncertain if c.id in found]
         async with self._sessions() as s, s.begin():
             for case in recovered:
@@ -392,21 +518,29 @@ class DeliveryService:
         """Return {case id: ts} for the `wanted` cards in the channel, newest pages first."""
         found: dict[int, str] = {}
         cursor: str | None = None
+        waited = 0.0
         for _page in range(HISTORY_PAGES):
-            try:
-                page = await self._slack.conversations_history(
-                    channel=self._channel,
-                    oldest=oldest,
-                    include_all_metadata=True,
-                    limit=200,
-                    cursor=cursor,
-                )
-            except SLACK_CALL_ERRORS as exc:
-                outcome = classify_slack_error(exc)
-                if isinstance(outcome, SlackRateLimited):
+            while True:
+                try:
+                    page = await self._slack.conversations_history(
+                        channel=self._channel,
+                        oldest=oldest,
+                        include_all_metadata=True,
+                        limit=200,
+                        cursor=cursor,
+                    )
+                    break
+                except SLACK_CALL_ERRORS as exc:
+                    outcome = classify_slack_error(exc)
+                    if not isinstance(outcome, SlackRateLimited):
+                        raise outcome from exc
+                    # A rate limit is no answer: it costs time, never a page of the search, and
+                    # past the budget the lookup is left for the next run rather than guessed.
+                    waited += outcome.retry_after
+                    if waited > HISTORY_RATE_LIMIT_BUDGET:
+                        raise outcome from exc
+                    self.stats.rate_limited += 1
                     await asyncio.sleep(outcome.retry_after)
-                    continue
-                raise outcome from exc
             for message in page.get("messages") or []:
                 metadata = message.get("metadata") or {}
                 if metadata.get("event_type") != MetadataEvent.CASE_CARD:
@@ -424,16 +558,57 @@ class DeliveryService:
             )
         return {case_id: ts for case_id, ts in found.items() if case_id in wanted}
 
+    async def install_broken(self, kind: str, exc: SlackInstallBroken) -> None:
+        """Record an install-level refusal; alert once, where it can still be seen."""
+        first = not self._broken
+        self._broken[kind] = exc
+        if not first:
+            return
+        self._broken_since = time.monotonic()
+        log.error(
+            "Slack refuses Carebot's %s in %s: %s; %s",
+            kind,
+            self._channel,
+            exc.error,
+            exc.advice(),
+        )
+        if exc.channel_problem and self._alert_to:
+            text = (
+                f":warning: Carebot cannot deliver to <#{self._channel}>: Slack says "
+                f"`{exc.error}`. To fix it: {exc.advice()}. Cards wait and go out once it works."
+            )
+            self._alerted = await self._direct_messages(text)
+
+    async def _succeeded(self, kind: str) -> None:
+        if kind not in self._broken:
+            return
+        del self._broken[kind]
+        if self._broken:
+            return
+        self._broken_since = None
+        log.info("Slack takes Carebot's messages in %s again", self._channel)
+        if self._alerted:
+            self._alerted = False
+            await self._direct_messages(
+                f":white_check_mark: Carebot delivers to <#{self._channel}> again."
+            )
+
+    async def _direct_messages(self, text: str) -> bool:
+        """DM `text` to the alert list; return whether anyone got it."""
+        told = False
+        for user in self._alert_to:
+            try:
+                await self._slack.chat_postMessage(channel=user, text=text)
+                told = True
+            except SLACK_CALL_ERRORS as exc:
+                log.warning("could not alert %s: %s", user, classify_slack_error(exc))
+        return told
+
     async def _hold_lease(self) -> bool:
         started = time.monotonic()
-        async with self._sessions() as s, s.begin():
-            held = await repo.acquire_lease(
-                s,
-                name=f"delivery:{self._channel}",
-                holder=self._holder,
-                now=self._clock(),
-                ttl=LEASE_TTL,
-            )
+        held = await leases.acquire(
+            self._sessions, name=f"delivery:{self._channel}", holder=self._holder, ttl=LEASE_TTL
+        )
         self._lease_until = started + LEASE_TTL.total_seconds() if held else 0.0
         return held
 

@@ -22,11 +22,16 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import AccessPolicy
+from bot.access import AccessPolicy, Permission
 from bot.clock import Clock
-from bot.delivery import SlackRateLimited, SlackRejected, SlackUnavailable, classify_slack_error
-from bot.errors import CarebotError, NotAllowed
+from bot.errors import CarebotError
 from bot.sla import ResponsePolicy
+from bot.slack_errors import (
+    SlackRateLimited,
+    SlackRejected,
+    SlackUnavailable,
+    classify_slack_error,
+)
 from storage import digest as queries
 from storage.digest import OpenCaseRow, QueueCounts, Span
 from storage.engine import SessionFactory
@@ -241,7 +246,7 @@ class HomeData:
 
     user: str
     mine: CaseList
-    counts: QueueCounts
+    counts: QueueCounts | None  # None: the user is not an agent, so no team figures
     sla_due: int
     sla_met: int
     now: datetime
@@ -282,12 +287,16 @@ class DigestService:
         """Return the zone days are counted in."""
         return self._policy.zone
 
-    async def digest_for(self, *, user: str, period: Period, at: datetime | None = None) -> Digest:
-        """Return the digest of `period` (as of `at`, default now) if `user` is a lead."""
-        if not await self._access.is_lead(user):
-            raise NotAllowed(
-                "Sorry, digests are for Carebot leads. Ask a lead if you need the figures."
-            )
+    async def digest_for(
+        self,
+        *,
+        user: str,
+        period: Period,
+        at: datetime | None = None,
+        permission: Permission = Permission.DIGEST,
+    ) -> Digest:
+        """Return the digest of `period` (as of `at`, default now) if `user` may see it."""
+        await self._access.require(permission, user)
         now = self._clock()
         if at is not None and at > now:
             raise CarebotError("That digest button is out of date; run /care digest again.")
@@ -352,7 +361,7 @@ class DigestService:
 
     async def queue(self, *, user: str) -> CaseList:
         """Return the open cases, unclaimed first, then by deadline."""
-        await self._require_agent(user)
+        await self._access.require(Permission.QUEUE, user)
         async with self._sessions() as s, s.begin():
             rows, total = await queries.open_queue(s, limit=LIST_LIMIT)
         return CaseList(rows, total, self._clock())
@@ -367,13 +376,17 @@ class DigestService:
         """Return what `user`'s App Home shows: their cases, the queue, today's SLA attainment."""
         now = self._clock()
         today = period_window(Period.TODAY, now=now, zone=self._policy.zone)
+        team = await self._access.allows(Permission.TEAM_FIGURES, user)
         spend_shown = self._spend is not None and await self._access.is_lead(user)
-
+        counts: QueueCounts | None = None
+        due = met = 0
+        by_network: dict[str, int] = {}
         async with self._sessions() as s, s.begin():
             rows, total = await queries.open_queue(s, owner=user, limit=HOME_LIST_LIMIT)
-            counts = await queries.queue_counts(s, now=now)
-            due, met = await queries.sla_totals(s, span=today.span, now=now)
-            by_network = await queries.open_by_network(s)
+            if team:
+                counts = await queries.queue_counts(s, now=now)
+                due, met = await queries.sla_totals(s, span=today.span, now=now)
+                by_network = await queries.open_by_network(s)
         return HomeData(
             user=user,
             mine=CaseList(rows, total, now),
@@ -385,10 +398,6 @@ class DigestService:
             spend=await self._spend() if self._spend is not None and spend_shown else None,
             open_by_network=by_network,
         )
-
-    async def _require_agent(self, user: str) -> None:
-        if not await self._access.is_agent(user):
-            raise NotAllowed("Sorry, the queue is for Carebot agents. Ask a lead to add you.")
 
 
 class DigestPoster(Protocol):

@@ -7,13 +7,19 @@ signature. Here the signature is checked first, on the exact body received (with
 unsigned requests are never decoded; form bodies are then decoded with yarl's C decoder (~13 µs)
 and handed to Bolt as the JSON document Bolt would have made of them. Bolt's own verification is
 therefore off (`bot.app.build_app`); everything HTTP reaches Bolt through this edge.
+
+Nothing a client sends can make it answer 500: headers are checked for shape before they are
+used (a timestamp of `abc`, `1e9` or 5,000 digits is simply not a timestamp), and a signed body
+that is not a JSON object Bolt can read, or nests deeper than any Slack payload does, gets 400.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -26,6 +32,97 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 FORM = "application/x-www-form-urlencoded"
+# Slack's timestamp is Unix seconds; its signature is "v0=" and a hex SHA-256.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+# Slack's deepest payloads (a view's state inside a message's blocks) nest about 15 levels;
+# Python's JSON decoder recurses, and gives up near 1,000. Bodies with fewer brackets than this
+# (every real one) are not even scanned.
+MAX_NESTING = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request is turned away: the HTTP status and the error sent back."""
+
+    status: int
+    error: str
+
+
+UNSIGNED = Refusal(401, "invalid request")
+
+
+def nests_deeper_than(text: str, limit: int) -> bool:
+    """Tell whether the JSON `text` nests objects/arrays more than `limit` levels deep."""
+    if text.count("{") + text.count("[") <= limit:
+        return False  # cannot nest deeper than it has brackets; real payloads stop here
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "}]":
+            depth -= 1
+    return False
+
+
+def check_signature(
+    verifier: SignatureVerifier, *, body: str, timestamp: str | None, signature: str | None
+) -> bool:
+    """Tell whether Slack signed `body` at `timestamp`; malformed headers are simply unsigned."""
+    if timestamp is None or signature is None:
+        return False
+    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
+        return False
+    return verifier.is_valid(body, timestamp, signature)
+
+
+def admit(
+    verifier: SignatureVerifier,
+    *,
+    raw: bytes,
+    timestamp: str | None,
+    signature: str | None,
+    content_type: str,
+    headers: dict[str, str | Sequence[str]],
+    query: str = "",
+) -> AsyncBoltRequest | Refusal:
+    """Return the Bolt request for a verified, readable body, or why it is refused."""
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        return Refusal(400, "body is not UTF-8")
+    if not check_signature(verifier, body=text, timestamp=timestamp, signature=signature):
+        return UNSIGNED
+    if content_type == FORM:
+        try:
+            text = form_as_json(text)
+        except (ValueError, UnicodeError):
+            return Refusal(400, "body is not a form")
+        headers["content-type"] = "application/json"
+    if nests_deeper_than(text, MAX_NESTING):
+        return Refusal(400, "body nests too deeply")
+    try:
+        request = AsyncBoltRequest(body=text, query=query, headers=headers)
+    except json.JSONDecodeError:
+        return Refusal(400, "body is not JSON")
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError, RecursionError):
+        # Valid JSON that is not an object Bolt can read (a list, a string, fields of odd types).
+        return Refusal(400, "body is not a Slack request")
+    if not isinstance(request.body, dict):
+        return Refusal(400, "body is not a Slack request")
+    return request
 
 
 def form_as_json(text: str) -> str:
@@ -46,27 +143,24 @@ def slack_events_handler(app: AsyncApp, signing_secret: str) -> Handler:
     verifier = SignatureVerifier(signing_secret)
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        try:
-            text = (await request.read()).decode()
-        except UnicodeDecodeError:
-            log.info("rejected a request whose body is not UTF-8")
-            return web.json_response({"error": "body is not UTF-8"}, status=400)
-        timestamp = request.headers.get("X-Slack-Request-Timestamp", "0")
-        signature = request.headers.get("X-Slack-Signature", "")
-        if not verifier.is_valid(text, timestamp, signature):
-            log.info("rejected a request with a missing, wrong or stale Slack signature")
-            return web.json_response({"error": "invalid request"}, status=401)
         headers: dict[str, str | Sequence[str]] = {
             name.lower(): value for name, value in request.headers.items()
         }
-        if request.content_type == FORM:
-            text = form_as_json(text)
-            headers["content-type"] = "application/json"
-        try:
-            bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
-        except json.JSONDecodeError:
-            log.info("rejected a signed request whose body is not JSON")
-            return web.json_response({"error": "body is not JSON"}, status=400)
-        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+        outcome = admit(
+            verifier,
+            raw=await request.read(),
+            timestamp=request.headers.get("X-Slack-Request-Timestamp"),
+            signature=request.headers.get("X-Slack-Signature"),
+            content_type=request.content_type,
+            headers=headers,
+            query=request.query_string,
+        )
+        if isinstance(outcome, Refusal):
+            if outcome is UNSIGNED:
+                log.info("rejected a request with a missing, wrong or stale Slack signature")
+            else:
+                log.info("rejected a signed request: %s", outcome.error)
+            return web.json_response({"error": outcome.error}, status=outcome.status)
+        return await to_aiohttp_response(await app.async_dispatch(outcome))
 
     return handle

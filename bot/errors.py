@@ -140,6 +140,16 @@ class CaseClosed(CarebotError):
         super().__init__("This case is resolved. Reopen it first if it needs more work.")
 
 
+class StaleAction(CarebotError):
+    """The button was pressed on a drawing of the case older than its state (or replayed)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"Nothing was done: this case changed since that card was drawn, so {what} no "
+            "longer applies. The card now shows where it stands."
+        )
+
+
 class ReplyInFlight(CarebotError):
     """The same reply is being sent right now (a double submit), or a reply to the case is still
     being confirmed with the network; sending now could post twice."""

@@ -4,20 +4,56 @@ case (ARCHITECTURE rule 3). Posting cards is a separate step driven by what is s
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.sla import Ladder, NagStep, ResponsePolicy, start_deadline
 from bot.sources import Mention
+from bot.sources.base import Rejected
 from storage import repo
 from storage.engine import SessionFactory
 from storage.models import CardState, Case, CaseStatus, Priority
+
+log = logging.getLogger(__name__)
+
+# What a database may refuse about one post (a value out of range, an encoding it cannot take).
+STORE_ERRORS = (SQLAlchemyError, UnicodeError, ValueError, OverflowError)
+
+
+def clean_text(value: str) -> str:
+    """Return `value` as any database can store it: lone surrogates (from JSON escapes such as
+    "\\ud83d" without its pair) and NUL characters become U+FFFD; proper pairs are joined."""
+    if value.isascii() and "\x00" not in value:
+        return value
+    joined = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return joined.replace("\x00", "\ufffd")
+
+
+def clean_mention(mention: Mention) -> Mention:
+    """Return `mention` with every text field made storable (see `clean_text`)."""
+    author = mention.author
+    return dataclasses.replace(
+        mention,
+        external_id=clean_text(mention.external_id),
+        conversation_id=clean_text(mention.conversation_id),
+        text=clean_text(mention.text),
+        url=clean_text(mention.url),
+        author=dataclasses.replace(
+            author,
+            external_id=clean_text(author.external_id),
+            handle=clean_text(author.handle),
+            name=clean_text(author.name),
+        ),
+    )
 
 
 class PriorityRules:
@@ -52,6 +88,7 @@ class IngestResult:
     duplicates: int
     # New cases that were already past their response target when they arrived (first start).
     overdue: int = 0
+    rejected: tuple[Rejected, ...] = ()  # posts the database would not take (quarantined)
 
     def __add__(self, other: IngestResult) -> IngestResult:
         return IngestResult(
@@ -59,6 +96,7 @@ class IngestResult:
             follow_ups=self.follow_ups + other.follow_ups,
             duplicates=self.duplicates + other.duplicates,
             overdue=self.overdue + other.overdue,
+            rejected=self.rejected + other.rejected,
         )
 
 
@@ -91,7 +129,39 @@ class IngestService:
         `backfill` (the first poll, with no saved cursor): a mention already past its response
         target is stored as breached with its nags counted as said, so a day of history becomes
         cards marked *Overdue* rather than a burst of breach alerts (the poller posts one line).
-        """
+
+        If the database refuses the batch, each mention is stored on its own and the ones it
+        still refuses are quarantined (returned in `rejected`); the cursor moves past them."""
+        mentions = [clean_mention(m) for m in mentions]
+        try:
+            return await self._ingest_batch(
+                source_key=source_key, mentions=mentions, cursor=cursor, backfill=backfill
+            )
+        except STORE_ERRORS as exc:
+            log.warning("%s: a batch of %d would not store (%s)", source_key, len(mentions), exc)
+        totals = IngestResult(new_cases=0, follow_ups=0, duplicates=0)
+        for mention in mentions:
+            try:
+                totals = totals + await self._ingest_batch(
+                    source_key=source_key, mentions=[mention], cursor=None, backfill=backfill
+                )
+            except STORE_ERRORS as exc:
+                reason = f"the database refused it: {type(exc).__name__}: {str(exc)[:200]}"
+                rejected = (Rejected(mention.external_id, reason),)
+                totals = totals + IngestResult(0, 0, 0, rejected=rejected)
+        totals = totals + await self._ingest_batch(
+            source_key=source_key, mentions=[], cursor=cursor
+        )
+        return totals
+
+    async def _ingest_batch(
+        self,
+        *,
+        source_key: str,
+        mentions: Sequence[Mention],
+        cursor: str | None,
+        backfill: bool = False,
+    ) -> IngestResult:
         now = self._clock()
         totals = IngestResult(new_cases=0, follow_ups=0, duplicates=0)
         async with self._sessions() as s, s.begin():
@@ -231,6 +301,7 @@ class IngestService:
             case.nag_step = 0
             case.next_nag_at = deadline.first_nag_at
             case.breached_at = None
+            case.state_version += 1
         repo.mark_card_dirty(case, now=now)
 
     @staticmethod

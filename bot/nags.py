@@ -4,12 +4,16 @@ records it with a conditional UPDATE that only one process can win, and only the
 
 Rungs go to the card's thread; a breach is also broadcast to the channel, unless more than five
 cases breach in the same check: then one roll-up message lists them instead of five broadcasts.
-A rung whose post fails because Slack is unavailable is handed back for the next check; a crash
-between recording and posting loses that one message rather than ever posting it twice.
+A rung whose post fails for any reason that may pass (Slack unavailable or rate-limiting, the
+install broken, the card deleted and being posted anew) is handed back for the next check, never
+dropped; a crash between recording and posting loses that one message rather than ever posting it
+twice. Each rung is decided again from the row just before it is posted, so a claim, reply or
+resolve in between changes its words (the new owner) or cancels it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,9 +23,14 @@ from typing import Protocol
 from bot.blocks.card import network_label
 from bot.blocks.text import link, slack_date, user_mention
 from bot.clock import Clock, ensure_utc
-from bot.delivery import SlackRejected, SlackUnavailable
 from bot.sla import LAST_STEP, Ladder, NagDecision, NagStep, ResponsePolicy
-from storage import nags
+from bot.slack_errors import (
+    SlackDeliveryError,
+    SlackMessageRefused,
+    SlackRejected,
+    SlackUnavailable,
+)
+from storage import cases, nags
 from storage.engine import SessionFactory
 from storage.models import Case, CaseStatus, Priority
 
@@ -75,6 +84,7 @@ class CheckResult:
     rolled_up: bool = False
     lost: int = 0
     handed_back: int = 0
+    cancelled: int = 0
 
 
 def lead_mentions(leads: Sequence[str]) -> str:
@@ -269,21 +279,57 @@ class SlaChecker:
                 return
             except SlackRejected as exc:
                 log.error("Slack refused the breach roll-up: %s", exc)
-        for index, nag in enumerate(won):
+        for index, decided in enumerate(won):
+            nag = await self._decide_again(decided)
+            if nag is None:
+                result.cancelled += 1
+                continue
             broadcast = nag.step == NagStep.BREACH and not result.rolled_up
             try:
                 await self._notifier.notify(
                     _nag_text(nag, self._leads), thread_ts=nag.card_ts, broadcast=broadcast
                 )
-            except SlackUnavailable as exc:
+            except SlackMessageRefused as exc:
+                if not exc.gone:
+                    # This text will never be taken (e.g. too long); the next rung may be.
+                    log.error("Slack refused the nag for case %d: %s", nag.case_id, exc)
+                    continue
+                # The card was deleted: it is posted anew, and the rung waits for it.
+                await self._card_gone(nag, exc)
+                await self._hand_back([nag], exc)
+                result.handed_back += 1
+                continue
+            except SlackDeliveryError as exc:
+                # Slack down, rate-limiting past patience, or the install broken: all may pass.
                 await self._hand_back(won[index:], exc)
                 result.handed_back += len(won) - index
                 return
-            except SlackRejected as exc:
-                # e.g. the card was deleted: trying again would be refused again.
-                log.error("Slack refused the nag for case %d: %s", nag.case_id, exc)
-                continue
             result.posted += 1
+
+    async def _decide_again(self, nag: Nag) -> Nag | None:
+        """Return the rung as the row stands now (its owner may have changed), or None if the
+        case no longer needs it (claimed cases keep their nag; replied or resolved ones don't)."""
+        async with self._sessions() as s:
+            case = await cases.get_case(s, case_id=nag.case_id)
+        if case is None or case.status != CaseStatus.OPEN or case.card_ts is None:
+            return None
+        if case.nag_step != nag.step:
+            return None  # moved on since (reopened and re-decided, or another replica)
+        return dataclasses.replace(
+            nag,
+            owner=case.owner,
+            card_ts=case.card_ts,
+            due_at=ensure_utc(case.due_at) if case.due_at is not None else nag.due_at,
+        )
+
+    async def _card_gone(self, nag: Nag, exc: SlackMessageRefused) -> None:
+        gone = getattr(self._notifier, "card_gone", None)
+        if gone is None:
+            return
+        async with self._sessions() as s:
+            case = await cases.get_case(s, case_id=nag.case_id)
+        if case is not None:
+            await gone(case, exc)
 
     async def _hand_back(self, unposted: Sequence[Nag], exc: Exception) -> None:
         log.warning("Slack unavailable (%s); %d nag(s) wait for the next check", exc, len(unposted))

@@ -10,17 +10,16 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access import AccessPolicy
-from bot.blocks.ids import ActionId, ResolveReason
+from bot.access import AccessPolicy, Permission
+from bot.blocks.ids import ResolveReason
 from bot.blocks.lines import (
     claimed_line,
-    not_allowed_text,
     released_line,
     reopened_line,
     resolved_line,
 )
 from bot.clock import Clock
-from bot.errors import AlreadyClaimed, CaseClosed, CaseNotFound, NotAllowed
+from bot.errors import AlreadyClaimed, CaseClosed, CaseNotFound, StaleAction
 from storage import cases, repo
 from storage.engine import SessionFactory
 from storage.models import Case, CaseStatus
@@ -55,7 +54,7 @@ class OwnershipService:
 
     async def claim(self, *, case_id: int, user: str) -> Change:
         """Make `user` the owner; the first to press wins (AlreadyClaimed for the rest)."""
-        await self._require_agent(user, ActionId.CLAIM)
+        await self._access.require(Permission.CLAIM, user)
         now = self._clock()
         async with self._sessions() as s, s.begin():
             case = await self._load(s, case_id)
@@ -75,16 +74,16 @@ class OwnershipService:
         assert case.owner is not None
         raise AlreadyClaimed(case.owner)
 
-    async def release(self, *, case_id: int, user: str) -> Change:
+    async def release(self, *, case_id: int, user: str, seen: int | None = None) -> Change:
         """Return the case to the queue (its owner, or a lead)."""
         now = self._clock()
         async with self._sessions() as s, s.begin():
             case = await self._load(s, case_id)
+            _require_fresh(case, seen, "Release")
             if case.owner is None:
                 return Change(case, None)
             owner = case.owner
-            if owner != user and not await self._access.is_lead(user):
-                raise NotAllowed(f"<@{owner}> owns this case; only they or a lead can release it.")
+            await self._access.require(Permission.RELEASE, user, owner=owner)
             if not await cases.release(s, case_id=case_id, owner=owner, now=now):
                 return Change(await self._load(s, case_id), None)
             repo.add_event(
@@ -93,18 +92,24 @@ class OwnershipService:
             case = await self._load(s, case_id)
         return Change(case, released_line(owner, by=user if user != owner else None))
 
-    async def check_can_resolve(self, *, case_id: int, user: str) -> Case:
+    async def check_can_resolve(self, *, case_id: int, user: str, seen: int | None = None) -> Case:
         """Return the case if `user` may resolve it, else raise why not."""
         async with self._sessions() as s:
             case = await self._load(s, case_id)
         await self._require_resolver(case, user)
+        _require_fresh(case, seen, "Resolve")
         return case
 
-    async def resolve(self, *, case_id: int, user: str, reason: str | None = None) -> Change:
+    async def resolve(
+        self, *, case_id: int, user: str, reason: str | None = None, seen: int | None = None
+    ) -> Change:
         """Close a case that needs no reply (owner or lead; any agent when unclaimed)."""
         now = self._clock()
         async with self._sessions() as s, s.begin():
             case = await self._load(s, case_id)
+            if seen is not None and case.state_version != seen:
+                # A replayed or stale Resolve: say so, whether or not it is closed now.
+                raise StaleAction("Resolve")
             await self._require_resolver(case, user)
             if not await cases.resolve(s, case_id=case_id, user=user, reason=reason, now=now):
                 return Change(case, None)
@@ -114,12 +119,13 @@ class OwnershipService:
             case = await self._load(s, case_id)
         return Change(case, resolved_line(user, ResolveReason.describe(reason)))
 
-    async def reopen(self, *, case_id: int, user: str) -> Change:
+    async def reopen(self, *, case_id: int, user: str, seen: int | None = None) -> Change:
         """Put a resolved case back in the queue with a fresh deadline."""
-        await self._require_agent(user, ActionId.REOPEN)
+        await self._access.require(Permission.REOPEN, user)
         now = self._clock()
         async with self._sessions() as s, s.begin():
             case = await self._load(s, case_id)
+            _require_fresh(case, seen, "Reopen")
             due_at, nag_at = self._reschedule(case, now)
             if not await cases.reopen(
                 s, case_id=case_id, due_at=due_at, next_nag_at=nag_at, now=now
@@ -129,16 +135,11 @@ class OwnershipService:
             case = await self._load(s, case_id)
         return Change(case, reopened_line(user))
 
-    async def _require_agent(self, user: str, action: ActionId) -> None:
-        if not await self._access.is_agent(user):
-            raise NotAllowed(not_allowed_text(action))
-
     async def _require_resolver(self, case: Case, user: str) -> None:
-        await self._require_agent(user, ActionId.RESOLVE)
+        await self._access.require(Permission.RESOLVE, user)
         if case.status == CaseStatus.RESOLVED:
             raise CaseClosed()
-        if case.owner not in (None, user) and not await self._access.is_lead(user):
-            raise NotAllowed(f"<@{case.owner}> owns this case; only they or a lead can resolve it.")
+        await self._access.require(Permission.RESOLVE, user, owner=case.owner)
 
     @staticmethod
     async def _load(session: AsyncSession, case_id: int) -> Case:
@@ -146,3 +147,9 @@ class OwnershipService:
         if case is None:
             raise CaseNotFound(case_id)
         return case
+
+
+def _require_fresh(case: Case, seen: int | None, what: str) -> None:
+    """Refuse a press made on an older state of the case than the row's (stale or replayed)."""
+    if seen is not None and case.state_version != seen:
+        raise StaleAction(what)

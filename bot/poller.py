@@ -9,13 +9,15 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from bot import leases
 from bot.blocks.card import network_label
-from bot.clock import Clock
+from bot.clock import Clock, ensure_utc
 from bot.delivery import SlackRejected, SlackUnavailable
 from bot.durations import format_duration
 from bot.errors import NetworkAuthError, NetworkRateLimited, SourceError
 from bot.ingest import IngestService
 from bot.sources import Source
+from bot.sources.base import Rejected
 from storage import repo
 from storage.engine import SessionFactory
 
@@ -27,6 +29,12 @@ HEALTH_OK = "ok"
 HEALTH_AUTH = "auth_failed"
 HEALTH_DOWN = "unavailable"
 MAX_BACKOFF = 300.0
+# Short, and renewed by `heartbeat` while this process lives: a replica on another host takes
+# over within this long of a crash (one on the same host recognises the dead holder at once).
+POLL_LEASE_TTL = timedelta(seconds=20)
+HEARTBEAT = timedelta(seconds=5)
+# A network failing for this many poll intervals is an outage people should hear about.
+ALERT_AFTER = 3
 
 
 class Poller:
@@ -58,6 +66,7 @@ class Poller:
         self._auth_retry = auth_retry
         self._backoff = 0.0
         self._not_before = 0.0
+        self._quarantined: set[str] = set()
         self.key = source.network
 
     async def run_once(self) -> None:
@@ -65,15 +74,11 @@ class Poller:
         if time.monotonic() < self._not_before:
             return
         now = self._clock()
-        async with self._sessions() as s, s.begin():
-            if not await repo.acquire_lease(
-                s,
-                name=f"poll:{self.key}",
-                holder=self._holder,
-                now=now,
-                ttl=max(self._interval * 3, timedelta(seconds=60)),
-            ):
-                return
+        if not await leases.acquire(
+            self._sessions, name=self._lease, holder=self._holder, ttl=POLL_LEASE_TTL
+        ):
+            return
+        async with self._sessions() as s:
             saved = await repo.get_cursor(s, source=self.key)
         cursor = saved.cursor if saved else None
         health = saved.health if saved else HEALTH_OK
@@ -85,12 +90,14 @@ class Poller:
             log.warning("%s is rate-limiting us; next poll in %.0fs", self.key, max(1.0, wait))
             return
         except NetworkAuthError as exc:
-            self._wait(self._auth_retry.total_seconds())
-            if await self._set_health(HEALTH_AUTH, exc.user_message):
+            # Fixed credentials must work at the next poll, so this waits no longer than one.
+            self._wait(min(self._auth_retry, self._interval).total_seconds())
+            await self._set_health(HEALTH_AUTH, exc.user_message)
+            if await self._claim_alert():
                 await self._notify(
                     f":warning: Carebot cannot read {self._label} mentions: "
                     f"{exc.user_message} Check the credentials (run `carebot check`). "
-                    f"Retrying every {int(self._auth_retry.total_seconds() // 60) or 1} min."
+                    "Carebot tries again at every poll and says here when it works."
                 )
             log.error("%s rejected our credentials: %s", self.key, exc.user_message)
             return
@@ -98,6 +105,7 @@ class Poller:
             self._backoff = min(MAX_BACKOFF, max(self._interval.total_seconds(), self._backoff * 2))
             self._wait(self._backoff)
             await self._set_health(HEALTH_DOWN, exc.user_message)
+            await self._alert_if_long(exc.user_message)
             log.warning("%s unavailable (%s); next poll in %.0fs", self.key, exc, self._backoff)
             return
         self._backoff = 0.0
@@ -109,11 +117,8 @@ class Poller:
         )
         if stored.overdue:
             await self._summarise_backfill(stored.new_cases, stored.overdue)
-        if (
-            health != HEALTH_OK
-            and await self._set_health(HEALTH_OK, None)
-            and health == HEALTH_AUTH
-        ):
+        await self._quarantine([*result.rejected, *stored.rejected])
+        if health != HEALTH_OK and await self._recovered():
             await self._notify(
                 f":white_check_mark: Carebot is reading {self._label} mentions again."
             )
@@ -138,10 +143,61 @@ class Poller:
             # The cases and their cards are safe in the database; only this note is lost.
             log.warning("could not post the first-poll summary: %s", exc)
 
+    async def _alert_if_long(self, detail: str) -> None:
+        """Tell the channel once when the source has been failing for ALERT_AFTER polls."""
+        async with self._sessions() as s:
+            saved = await repo.get_cursor(s, source=self.key)
+        if saved is None or saved.health_since is None or saved.health_alerted:
+            return
+        failing = self._clock() - ensure_utc(saved.health_since)
+        if failing < self._interval * ALERT_AFTER:
+            return  # a blip: polls retry on their own, and nobody needs to hear of it
+        if await self._claim_alert():
+            minutes = max(1, round(failing.total_seconds() / 60))
+            await self._notify(
+                f":warning: Carebot cannot read {self._label} mentions: {self._label} has been "
+                f"failing for {minutes} min ({detail}). New mentions will become cards as soon "
+                "as it answers again; Carebot will say so here."
+            )
+
+    async def _claim_alert(self) -> bool:
+        """Mark the current failure as told; True for the one caller (replica) that should."""
+        async with self._sessions() as s, s.begin():
+            return await repo.claim_health_alert(s, source=self.key)
+
+    async def _recovered(self) -> bool:
+        """Mark the source healthy; return whether the channel had been told it was not."""
+        async with self._sessions() as s, s.begin():
+            return await repo.recover_source(s, source=self.key, now=self._clock())
+
+    async def _quarantine(self, rejected: list[Rejected]) -> None:
+        """Log each skipped post once, with its id, and count it in the source's health."""
+        new = [r for r in rejected if r.external_id not in self._quarantined]
+        if not new:
+            return
+        for post in new:
+            self._quarantined.add(post.external_id)
+            log.error("%s: skipped post %s: %s", self.key, post.external_id, post.reason)
+        last = f"{new[-1].external_id}: {new[-1].reason}"
+        async with self._sessions() as s, s.begin():
+            await repo.record_quarantined(
+                s, source=self.key, count=len(new), last=last, now=self._clock()
+            )
+
+    async def heartbeat(self) -> None:
+        """Keep the polling lease alive between polls, if this process holds it."""
+        await leases.renew(
+            self._sessions, name=self._lease, holder=self._holder, ttl=POLL_LEASE_TTL
+        )
+
+    @property
+    def _lease(self) -> str:
+        return f"poll:{self.key}"
+
     async def release(self) -> None:
         """Give up the polling lease (on shutdown), so another replica polls at once."""
         async with self._sessions() as s, s.begin():
-            await repo.release_lease(s, name=f"poll:{self.key}", holder=self._holder)
+            await repo.release_lease(s, name=self._lease, holder=self._holder)
 
     @property
     def _label(self) -> str:
@@ -155,3 +211,21 @@ class Poller:
             return await repo.set_source_health(
                 s, source=self.key, health=health, detail=detail, now=self._clock()
             )
+
+
+async def source_checks(sessions: SessionFactory) -> dict[str, dict[str, object]]:
+    """Return each source's health as /healthz checks: ok or degraded, why in words, since
+    when, and how many unreadable posts were skipped (the latest of them)."""
+    async with sessions() as s:
+        rows = await repo.source_rows(s)
+    checks: dict[str, dict[str, object]] = {}
+    for row in rows:
+        check: dict[str, object] = {"status": "ok" if row.health == HEALTH_OK else "degraded"}
+        if row.health != HEALTH_OK:
+            check["reason"] = row.health_detail or row.health
+            check["since"] = ensure_utc(row.health_since).isoformat() if row.health_since else None
+        if row.quarantined:
+            check["skipped_posts"] = row.quarantined
+            check["last_skipped"] = row.quarantined_last
+        checks[row.source] = check
+    return checks

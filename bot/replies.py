@@ -22,11 +22,9 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access import AccessPolicy
+from bot.access import AccessPolicy, Permission
 from bot.blocks.card import network_label
-from bot.blocks.ids import ActionId
 from bot.blocks.lines import (
-    not_allowed_text,
     reply_line,
     reply_not_posted_line,
     reply_not_sent_notice,
@@ -45,7 +43,6 @@ from bot.errors import (
     CarebotError,
     CaseClosed,
     CaseNotFound,
-    NotAllowed,
     ReplyEmpty,
     ReplyInFlight,
     ReplyNotAllowed,
@@ -294,14 +291,10 @@ class ReplyService:
             self._on_change()
 
     async def _require_replier(self, case: Case, user: str) -> None:
-        if not await self._access.is_agent(user):
-            raise NotAllowed(not_allowed_text(ActionId.REPLY))
+        await self._access.require(Permission.REPLY, user)
         if case.status == CaseStatus.RESOLVED:
             raise CaseClosed()
-        if case.owner not in (None, user) and not await self._access.is_lead(user):
-            raise NotAllowed(
-                f"<@{case.owner}> owns this case. Ask them (or a lead) before replying."
-            )
+        await self._access.require(Permission.REPLY, user, owner=case.owner)
 
     @staticmethod
     async def _load(session: AsyncSession, case_id: int) -> Case:

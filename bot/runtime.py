@@ -17,6 +17,7 @@ from aiohttp import ClientSession, web
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import leases
 from bot.access import AccessPolicy
 from bot.app import Deps, build_app, build_slack_client
 from bot.blocks.digest import digest_message
@@ -33,6 +34,7 @@ from bot.health import (
     HEALTH_JOB,
     HEALTH_SLACK_TIMEOUT_SECONDS,
     HEALTH_TICK,
+    OK,
     HealthMonitor,
     healthz_handler,
 )
@@ -41,7 +43,7 @@ from bot.ingest import IngestService, PriorityRules
 from bot.nags import SlaChecker
 from bot.ownership import OwnershipService
 from bot.pacing import ChannelPacer
-from bot.poller import Poller
+from bot.poller import HEARTBEAT, Poller, source_checks
 from bot.preflight import config_error, probe_slack
 from bot.replies import PENDING_GRACE, ReplyService, ReplySettler
 from bot.scheduler import Scheduler
@@ -223,6 +225,8 @@ class Runtime:
             clock=self.clock,
             pacer=ChannelPacer(per_second=self.pacing_per_second, burst=3),
             holder=self.holder,
+            # Who hears, by DM, that the channel itself is out of reach.
+            alert_to=settings.leads or settings.agents,
         )
         access = AccessPolicy(slack=slack, agents=settings.agents, leads=settings.leads)
         meter = getattr(sources.get("x"), "meter", None)
@@ -347,6 +351,7 @@ class Runtime:
             if self.cost is not None and source.network == "x":
                 poll = functools.partial(_metered_poll, self.cost, poller)
             self.scheduler.every(f"poll:{poller.key}", settings.poll_interval, poll)
+            self.scheduler.every(f"lease:{poller.key}", HEARTBEAT, poller.heartbeat, run_now=False)
             self.pollers.append(poller)
             if isinstance(source, StreamingSource):
                 runner = StreamRunner(
@@ -392,11 +397,22 @@ class Runtime:
             # Calls counted since the last tick are billed too.
             await self.cost.flush()
         await self.sources.close()
+        leases.retire(self.holder)
         if self._http is not None:
             await self._http.close()
         if self.engine is not None:
             await self.engine.dispose()
         log.info("carebot stopped")
+
+    async def health_checks(self) -> dict[str, dict[str, object]]:
+        """Return what delivery and the sources know of their health, as /healthz checks:
+        `{"slack": {"status": "ok" | "degraded", "reason": …}, "<network>": {…}}`."""
+        checks: dict[str, dict[str, object]] = {}
+        if self.delivery is not None:
+            checks["slack"] = self.delivery.health().as_check()
+        if self.deps is not None:
+            checks.update(await source_checks(self.deps.sessions))
+        return checks
 
     def health(self) -> dict[str, Any]:
         """Return the /healthz body (INTERFACE.md: status ok or degraded, a check per part)."""
@@ -411,6 +427,13 @@ class Runtime:
             "sources": self.sources.networks,
             "jobs": self.scheduler.job_ids(),
         }
+        if self.ready and self.delivery is not None:
+            # What delivery met since the last probe (a token revoked, the bot removed): the
+            # probe every HEALTH_TICK says so too, but this is at once.
+            delivery = self.delivery.health().as_check()
+            if delivery["status"] != OK and body["checks"].get("slack", {}).get("status") == OK:
+                body["status"] = "degraded"
+                body["checks"]["slack"] = {"status": FAILING, "detail": str(delivery["reason"])}
         if self.socket_mode is not None:
             link = self.socket_mode.status()
             body["socket_mode"] = {"connected": link.connected, "detail": link.detail}

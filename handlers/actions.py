@@ -14,7 +14,7 @@ from bot.blocks.ids import ActionId
 from bot.blocks.modals import reply_blocked_modal, reply_modal, resolve_modal
 from bot.cards import publish_change
 from handlers.errors import guarded
-from handlers.parsing import case_id_of, user_of
+from handlers.parsing import case_id_of, seen_version_of, user_of
 
 
 async def on_claim(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], deps: Deps) -> None:
@@ -29,7 +29,9 @@ async def on_release(
 ) -> None:
     """Return the case to the queue."""
     await ack()
-    change = await deps.ownership.release(case_id=case_id_of(action), user=user_of(body))
+    change = await deps.ownership.release(
+        case_id=case_id_of(action), user=user_of(body), seen=seen_version_of(action)
+    )
     await publish_change(deps.delivery, change.case, change.line)
 
 
@@ -38,7 +40,9 @@ async def on_reopen(
 ) -> None:
     """Reopen a resolved case."""
     await ack()
-    change = await deps.ownership.reopen(case_id=case_id_of(action), user=user_of(body))
+    change = await deps.ownership.reopen(
+        case_id=case_id_of(action), user=user_of(body), seen=seen_version_of(action)
+    )
     await publish_change(deps.delivery, change.case, change.line)
 
 
@@ -73,8 +77,11 @@ async def on_resolve(
 ) -> None:
     """Open the Resolve modal (reason and note are optional)."""
     await ack()
-    case = await deps.ownership.check_can_resolve(case_id=case_id_of(action), user=user_of(body))
-    await client.views_open(trigger_id=body["trigger_id"], view=resolve_modal(case))
+    seen = seen_version_of(action)
+    case = await deps.ownership.check_can_resolve(
+        case_id=case_id_of(action), user=user_of(body), seen=seen
+    )
+    await client.views_open(trigger_id=body["trigger_id"], view=resolve_modal(case, seen=seen))
 
 
 def register(app: AsyncApp) -> None:

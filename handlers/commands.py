@@ -12,6 +12,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import Permission
 from bot.app import Deps
 from bot.blocks.digest import (
     EPOCH,
@@ -123,7 +124,9 @@ async def on_share_digest(
     await ack()
     period, at = parse_share_value(action.get("value"))
     user = user_of(body)
-    digest = await deps.digest.digest_for(user=user, period=period, at=at)
+    digest = await deps.digest.digest_for(
+        user=user, period=period, at=at, permission=Permission.SHARE_DIGEST
+    )
     text, blocks = digest_message(digest, shared_by=user)
     await respond(text=text, blocks=blocks, response_type="in_channel", replace_original=False)
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(

@@ -15,11 +15,20 @@ class StaleRequest(CarebotError):
 
 
 def case_id_of(action: dict[str, Any]) -> int:
-    """Return the case id a card button carries in its value."""
-    value = str(action.get("value") or "")
-    if not value.isdigit():
+    """Return the case id a card button carries in its value (`42` or `42:7`)."""
+    return _button_value(action)[0]
+
+
+def seen_version_of(action: dict[str, Any]) -> int | None:
+    """Return the case's state version the pressed card showed (None: the button has none)."""
+    return _button_value(action)[1]
+
+
+def _button_value(action: dict[str, Any]) -> tuple[int, int | None]:
+    case_id, colon, version = str(action.get("value") or "").partition(":")
+    if not case_id.isdigit() or (colon and not version.isdigit()):
         raise StaleRequest()
-    return int(value)
+    return int(case_id), int(version) if colon else None
 
 
 def user_of(body: dict[str, Any]) -> str:

@@ -130,7 +130,7 @@ async def on_resolve_submit(
     if submission.note:
         reason = f"{reason}: {submission.note}" if reason else submission.note
     change = await deps.ownership.resolve(
-        case_id=submission.case_id, user=user_of(body), reason=reason
+        case_id=submission.case_id, user=user_of(body), reason=reason, seen=submission.seen
     )
     await publish_change(deps.delivery, change.case, change.line)
 

@@ -34,7 +34,12 @@ NO_SYNC = {"synchronize_session": False}
 
 
 def _bump_card(now: datetime) -> dict[str, Any]:
-    return {"card_version": Case.card_version + 1, "card_dirty_at": now}
+    # Every caller changes owner or status: buttons drawn before it are stale from now on.
+    return {
+        "card_version": Case.card_version + 1,
+        "card_dirty_at": now,
+        "state_version": Case.state_version + 1,
+    }
 
 
 async def get_case(session: AsyncSession, *, case_id: int) -> Case | None:
@@ -351,4 +356,5 @@ async def record_response(
         case.status = CaseStatus.REPLIED
     case.card_version += 1
     case.card_dirty_at = now
+    case.state_version += 1
     return claimed

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from storage.types import UTCDateTime
+from storage.types import UTCDateTime, network_text
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -65,6 +65,8 @@ class CardState(StrEnum):
     PENDING = "pending"
     POSTING = "posting"
     POSTED = "posted"
+    # Slack refused this card for good (e.g. invalid_blocks): counted and logged, not retried.
+    REFUSED = "refused"
 
 
 class ReplyState(StrEnum):
@@ -98,15 +100,16 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     network: Mapped[str] = mapped_column(String(16))
-    external_id: Mapped[str] = mapped_column(String(64))
-    conversation_id: Mapped[str] = mapped_column(String(64))
-    author_id: Mapped[str] = mapped_column(String(64))
-    author_handle: Mapped[str] = mapped_column(String(100))
-    author_name: Mapped[str] = mapped_column(String(200))
+    # Network text (ids too: a Bluesky post's at:// URI is longer than 64) is unbounded.
+    external_id: Mapped[str] = mapped_column(network_text(64))
+    conversation_id: Mapped[str] = mapped_column(network_text(64))
+    author_id: Mapped[str] = mapped_column(network_text(64))
+    author_handle: Mapped[str] = mapped_column(network_text(100))
+    author_name: Mapped[str] = mapped_column(network_text(200))
     author_followers: Mapped[int | None] = mapped_column(Integer)
     author_verified: Mapped[bool | None] = mapped_column(Boolean)
     text: Mapped[str] = mapped_column(Text)
-    url: Mapped[str] = mapped_column(String(500))
+    url: Mapped[str] = mapped_column(network_text(500))
     posted_at: Mapped[datetime]
     ingested_at: Mapped[datetime]
     priority: Mapped[Priority] = mapped_column(String(16), default=Priority.NORMAL)
@@ -120,7 +123,7 @@ class Case(Base):
     last_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(32))
-    resolve_reason: Mapped[str | None] = mapped_column(String(300))
+    resolve_reason: Mapped[str | None] = mapped_column(network_text(300))
     due_at: Mapped[datetime | None]
     breached_at: Mapped[datetime | None]
     nag_step: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
@@ -135,6 +138,9 @@ class Case(Base):
     # Why the customer's text is gone (deleted, protected, suspended, withheld, retention,
     # forgotten); the row and its figures stay.
     content_removed: Mapped[str | None] = mapped_column(String(16))
+    # Bumped on every change of owner or status: buttons carry it, so a replayed or stale press
+    # (a Resolve drawn before a reopen) is recognised and changes nothing.
+    state_version: Mapped[int] = mapped_column(Integer, default=1, server_default=sql_text("1"))
 
     # The database cascades deletes; the ORM must not try to load or null out children.
     messages: Mapped[list[CaseMessage]] = relationship(
@@ -162,10 +168,10 @@ class CaseMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     network: Mapped[str] = mapped_column(String(16))
-    external_id: Mapped[str] = mapped_column(String(64))
-    author_id: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(network_text(64))
+    author_id: Mapped[str] = mapped_column(network_text(64))
     text: Mapped[str] = mapped_column(Text)
-    url: Mapped[str] = mapped_column(String(500))
+    url: Mapped[str] = mapped_column(network_text(500))
     posted_at: Mapped[datetime]
     is_follow_up: Mapped[bool] = mapped_column(Boolean, default=False)
     # Follow-ups are echoed in the card's thread; the first mention is the card itself.
@@ -203,9 +209,9 @@ class Reply(Base):
     author: Mapped[str] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(Text)
     state: Mapped[ReplyState] = mapped_column(String(16), default=ReplyState.PENDING)
-    external_id: Mapped[str | None] = mapped_column(String(64))
-    url: Mapped[str | None] = mapped_column(String(500))
-    error: Mapped[str | None] = mapped_column(String(500))
+    external_id: Mapped[str | None] = mapped_column(network_text(64))
+    url: Mapped[str | None] = mapped_column(network_text(500))
+    error: Mapped[str | None] = mapped_column(network_text(500))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     # The post the reply answers, so a crashed send can be looked for on the network.
@@ -248,8 +254,30 @@ class SourceCursor(Base):
     cursor: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime]
     health: Mapped[str] = mapped_column(String(16), default="ok", server_default=sql_text("'ok'"))
-    health_detail: Mapped[str | None] = mapped_column(String(500))
+    health_detail: Mapped[str | None] = mapped_column(network_text(500))
     health_since: Mapped[datetime | None]
+    # Whether the channel was told of the current failure (so it is told once, and told of the
+    # recovery only if it heard of the failure).
+    health_alerted: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql_text("false")
+    )
+    # Posts skipped because they could not be read or stored, and the latest of them.
+    quarantined: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    quarantined_last: Mapped[str | None] = mapped_column(Text)
+
+
+class CardLine(Base):
+    """A line for a card's thread (claimed, replied, released…), kept until it is in Slack, so a
+    line for a card not yet posted, or said while Slack is down, is delivered later, not lost."""
+
+    __tablename__ = "card_lines"
+    __table_args__ = (Index("ix_card_lines_queue", "posted_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    posted_at: Mapped[datetime | None]
 
 
 class Lease(Base):

@@ -4,7 +4,7 @@ never commit (the service owns the unit of work)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, insert, null, or_, select, update
@@ -15,6 +15,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
+    CardLine,
     CardState,
     Case,
     CaseMessage,
@@ -60,6 +61,49 @@ async def acquire_lease(
     return _rowcount(created) == 1
 
 
+async def database_now(session: AsyncSession) -> datetime:
+    """Return the database's clock, which every replica shares (SQLite: this host's clock)."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        now = await session.scalar(select(func.clock_timestamp()))
+        assert isinstance(now, datetime)
+        return now.astimezone(UTC)
+    return datetime.now(UTC)
+
+
+async def lease_holder(session: AsyncSession, *, name: str) -> str | None:
+    """Return who holds the lease `name` (expired or not), if anyone."""
+    holder: str | None = await session.scalar(select(Lease.holder).where(Lease.name == name))
+    return holder
+
+
+async def take_over_lease(
+    session: AsyncSession,
+    *,
+    name: str,
+    previous: str,
+    holder: str,
+    now: datetime,
+    ttl: timedelta,
+) -> bool:
+    """Move the lease `name` from `previous` (known dead) to `holder`, if it still has it."""
+    moved = await session.execute(
+        update(Lease)
+        .where(Lease.name == name, Lease.holder == previous)
+        .values(holder=holder, expires_at=now + ttl)
+    )
+    return _rowcount(moved) == 1
+
+
+async def renew_lease(
+    session: AsyncSession, *, name: str, holder: str, now: datetime, ttl: timedelta
+) -> bool:
+    """Extend the lease `name` if `holder` has it; return whether it did."""
+    renewed = await session.execute(
+        update(Lease).where(Lease.name == name, Lease.holder == holder).values(expires_at=now + ttl)
+    )
+    return _rowcount(renewed) == 1
+
+
 async def release_lease(session: AsyncSession, *, name: str, holder: str) -> None:
     """Give up the lease `name` if `holder` has it."""
     await session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
@@ -95,9 +139,55 @@ async def set_source_health(
     result = await session.execute(
         update(SourceCursor)
         .where(SourceCursor.source == source, SourceCursor.health != health)
-        .values(health=health, health_detail=detail, health_since=now)
+        # A different failure is news of its own: it may be told again.
+        .values(health=health, health_detail=detail, health_since=now, health_alerted=False)
     )
     return _rowcount(result) == 1
+
+
+async def claim_health_alert(session: AsyncSession, *, source: str) -> bool:
+    """Mark `source`'s current failure as told; True only for the caller that marked it."""
+    result = await session.execute(
+        update(SourceCursor)
+        .where(
+            SourceCursor.source == source,
+            SourceCursor.health != "ok",
+            SourceCursor.health_alerted.is_(False),
+        )
+        .values(health_alerted=True)
+    )
+    return _rowcount(result) == 1
+
+
+async def recover_source(session: AsyncSession, *, source: str, now: datetime) -> bool:
+    """Mark `source` healthy; return True if its failure had been told (say it is over)."""
+    row = await session.get(SourceCursor, source)
+    if row is None or row.health == "ok":
+        return False
+    told = row.health_alerted
+    row.health = "ok"
+    row.health_detail = None
+    row.health_since = now
+    row.health_alerted = False
+    return told
+
+
+async def source_rows(session: AsyncSession) -> Sequence[SourceCursor]:
+    """Return every source's cursor and health row."""
+    return (await session.scalars(select(SourceCursor).order_by(SourceCursor.source))).all()
+
+
+async def record_quarantined(
+    session: AsyncSession, *, source: str, count: int, last: str, now: datetime
+) -> None:
+    """Count `count` more posts of `source` skipped as unreadable; `last` describes the newest."""
+    await save_cursor(session, source=source, cursor=None, now=now)
+    await session.flush()
+    await session.execute(
+        update(SourceCursor)
+        .where(SourceCursor.source == source)
+        .values(quarantined=SourceCursor.quarantined + count, quarantined_last=last)
+    )
 
 
 # --- ingest -------------------------------------------------------------------------------
@@ -316,6 +406,82 @@ async def follow_ups_to_post(
         .limit(limit)
     )
     return [(message, case) for message, case in rows]
+
+
+async def card_gone(session: AsyncSession, *, case_id: int, now: datetime) -> bool:
+    """The case's card was deleted in Slack: queue a new card if the case is still open (its
+    waiting thread lines and follow-ups go to the new one); drop what waits for a closed case's
+    card. Return True if a new card was queued."""
+    reposted = await session.execute(
+        update(Case)
+        .where(Case.id == case_id, Case.status != CaseStatus.RESOLVED)
+        .values(
+            card_state=CardState.PENDING,
+            card_ts=None,
+            card_dirty_at=None,
+            card_version=Case.card_version + 1,
+        )
+    )
+    if _rowcount(reposted) == 1:
+        return True
+    await session.execute(update(Case).where(Case.id == case_id).values(card_dirty_at=None))
+    await session.execute(
+        update(CaseMessage)
+        .where(CaseMessage.case_id == case_id, CaseMessage.thread_posted.is_(False))
+        .values(thread_posted=True)
+    )
+    await session.execute(
+        update(CardLine)
+        .where(CardLine.case_id == case_id, CardLine.posted_at.is_(None))
+        .values(posted_at=now)
+    )
+    return False
+
+
+async def add_card_line(session: AsyncSession, *, case_id: int, text: str, now: datetime) -> None:
+    """Queue a line for the case's card thread; it waits here until the card is in Slack."""
+    session.add(CardLine(case_id=case_id, text=text, created_at=now))
+
+
+async def card_lines_to_post(
+    session: AsyncSession, *, limit: int, case_id: int | None = None
+) -> Sequence[tuple[CardLine, Case]]:
+    """Return queued thread lines whose card is posted, oldest first (of one case, if given)."""
+    statement = (
+        select(CardLine, Case)
+        .join(Case, Case.id == CardLine.case_id)
+        .where(CardLine.posted_at.is_(None), Case.card_state == CardState.POSTED)
+        .order_by(CardLine.id)
+        .limit(limit)
+    )
+    if case_id is not None:
+        statement = statement.where(CardLine.case_id == case_id)
+    rows = await session.execute(statement)
+    return [(line, case) for line, case in rows]
+
+
+async def claim_card_line(session: AsyncSession, *, line_id: int, now: datetime) -> bool:
+    """Take a queued line for posting; only one caller (or replica) gets it."""
+    result = await session.execute(
+        update(CardLine)
+        .where(CardLine.id == line_id, CardLine.posted_at.is_(None))
+        .values(posted_at=now)
+    )
+    return _rowcount(result) == 1
+
+
+async def unclaim_card_line(session: AsyncSession, *, line_id: int) -> None:
+    """Put a line whose post failed back in the queue."""
+    await session.execute(update(CardLine).where(CardLine.id == line_id).values(posted_at=None))
+
+
+async def mark_card_refused(session: AsyncSession, *, case_ids: Iterable[int]) -> None:
+    """Record that Slack refused these cards for good (they leave the queue)."""
+    await session.execute(
+        update(Case)
+        .where(Case.id.in_(list(case_ids)), Case.card_state != CardState.POSTED)
+        .values(card_state=CardState.REFUSED)
+    )
 
 
 async def mark_follow_up_posted(session: AsyncSession, *, message_id: int) -> None:

@@ -1,12 +1,13 @@
-"""Column types shared by the models: timezone-aware UTC datetimes on SQLite and PostgreSQL."""
+"""Column types shared by the models: timezone-aware UTC datetimes on SQLite and PostgreSQL, and
+text from social networks, unbounded wherever the database would enforce a length."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import DateTime, Dialect, String, Text
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -30,3 +31,10 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def network_text(length: int) -> TypeEngine[str]:
+    """Return a column type for text a network (or a person) wrote: TEXT on PostgreSQL, which
+    enforces lengths (30 ZWJ family emoji are a 210-character display name); SQLite never
+    enforces a VARCHAR length, so its declared type stays as first migrated."""
+    return String(length).with_variant(Text(), "postgresql")

@@ -133,6 +133,8 @@ def render_card(
             ],
         )
     )
+    if case.status == CaseStatus.RESOLVED:
+        blocks.append(context(BlockId.CARD_OUTCOME, [mrkdwn(_outcome(case))]))
     blocks.append(actions(BlockId.CARD_ACTIONS, _buttons(case)))
 
     excerpt = truncate(escape_mrkdwn(" ".join(case.text.split())), FALLBACK_EXCERPT)
@@ -210,6 +212,15 @@ def _status(case: Case) -> str:
     return "Open"
 
 
+def _outcome(case: Case) -> str:
+    """Say how a closed case ended: when, and who replied (it stays on the card) or that
+    nobody did."""
+    when = f"Closed {slack_date(case.resolved_at)}" if case.resolved_at else "Closed"
+    if case.first_responder:
+        return f"{when} · replied by {user_mention(case.first_responder)}{_first_response(case)}"
+    return f"{when} · closed without a reply"
+
+
 def _status_word(case: Case) -> str:
     return {CaseStatus.REPLIED: "Replied", CaseStatus.RESOLVED: "Resolved"}.get(
         CaseStatus(case.status), "Open"
@@ -217,11 +228,22 @@ def _status_word(case: Case) -> str:
 
 
 def _owner(case: Case) -> str:
-    return user_mention(case.owner) if case.owner else "Unclaimed"
+    if case.owner:
+        return user_mention(case.owner)
+    # A closed case nobody claimed is not waiting for anyone: "Unclaimed" would say it is.
+    return "Nobody (closed)" if case.status == CaseStatus.RESOLVED else "Unclaimed"
+
+
+def button_value(case: Case) -> str:
+    """Return what a card button carries: the case id and the state version the card shows
+    (`42:7`), so a press on an older drawing, or a replayed request, is recognised as stale."""
+    if case.state_version is None:  # a case not read from the database has no version yet
+        return str(case.id)
+    return f"{case.id}:{case.state_version}"
 
 
 def _button(label: str, action: ActionId, case: Case, *, primary: bool = False) -> Json:
-    return button(label, action, str(case.id), primary=primary)
+    return button(label, action, button_value(case), primary=primary)
 
 
 def _buttons(case: Case) -> list[Json]:

@@ -44,19 +44,29 @@ def _by_network(data: HomeData) -> list[Block]:
 def home_view(data: HomeData) -> dict[str, Any]:
     """Return the Home tab view for `data.user`."""
     counts = data.counts
-    blocks: list[Block] = [
-        HeaderBlock(text="Carebot"),
-        SectionBlock(
-            fields=[
-                MarkdownTextObject(text=f"*Open cases*\n{counts.open}"),
-                MarkdownTextObject(text=f"*Unclaimed*\n{counts.unclaimed}"),
-                MarkdownTextObject(text=f"*Overdue*\n{counts.overdue}"),
-                MarkdownTextObject(text=f"*Urgent*\n{counts.urgent}"),
-            ]
-        ),
-        *_by_network(data),
-        SectionBlock(text=MarkdownTextObject(text=_attainment(data))),
-    ]
+    blocks: list[Block] = [HeaderBlock(text="Carebot")]
+    if counts is not None:
+        blocks += [
+            SectionBlock(
+                fields=[
+                    MarkdownTextObject(text=f"*Open cases*\n{counts.open}"),
+                    MarkdownTextObject(text=f"*Unclaimed*\n{counts.unclaimed}"),
+                    MarkdownTextObject(text=f"*Overdue*\n{counts.overdue}"),
+                    MarkdownTextObject(text=f"*Urgent*\n{counts.urgent}"),
+                ]
+            ),
+            *_by_network(data),
+            SectionBlock(text=MarkdownTextObject(text=_attainment(data))),
+        ]
+    else:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text="The team's queue and figures are for Carebot agents. "
+                    "Ask a lead to add you."
+                )
+            )
+        )
     if data.spend is not None:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=data.spend)]))
     blocks += [

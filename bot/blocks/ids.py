@@ -31,6 +31,7 @@ class BlockId(StrEnum):
     CARD_TEXT_CUT = "card_text_cut"
     CARD_META = "card_meta"
     CARD_STATUS = "card_status"
+    CARD_OUTCOME = "card_outcome"
     CARD_ACTIONS = "card_actions"
     MODAL_POST = "modal_post"
     MODAL_POST_TEXT = "modal_post_text"

@@ -54,6 +54,7 @@ class ResolveSubmission:
     case_id: int
     reason: ResolveReason | None
     note: str | None
+    seen: int | None = None  # the case's state version on the card the Resolve was pressed on
 
 
 def encode_metadata(**values: Any) -> str:
@@ -222,7 +223,9 @@ def sent_view(
     return _modal(CallbackId.REPLY_MODAL, f"Reply on {network}", case, blocks, close="Done")
 
 
-def resolve_modal(case: Case, *, network_label: str | None = None) -> dict[str, Any]:
+def resolve_modal(
+    case: Case, *, network_label: str | None = None, seen: int | None = None
+) -> dict[str, Any]:
     """Build the Resolve modal: an optional reason and an optional note."""
     network = network_label or _network(case)
     reasons = [Option(value=reason, text=reason.label) for reason in ResolveReason]
@@ -251,7 +254,13 @@ def resolve_modal(case: Case, *, network_label: str | None = None) -> dict[str, 
         ),
     ]
     return _modal(
-        CallbackId.RESOLVE_MODAL, "Resolve case", case, blocks, submit="Resolve", close="Cancel"
+        CallbackId.RESOLVE_MODAL,
+        "Resolve case",
+        case,
+        blocks,
+        submit="Resolve",
+        close="Cancel",
+        seen=seen,
     )
 
 
@@ -281,10 +290,12 @@ def parse_resolve_submission(view: Mapping[str, Any]) -> ResolveSubmission:
         except ValueError as exc:
             raise ValueError(f"unknown resolve reason {selected.get('value')!r}") from exc
     note = str(_value(values, BlockId.RESOLVE_NOTE, ActionId.RESOLVE_NOTE).get("value") or "")
+    seen = decode_metadata(view.get("private_metadata")).get("seen")
     return ResolveSubmission(
         case_id=case_id_from_metadata(view.get("private_metadata")),
         reason=reason,
         note=note.strip() or None,
+        seen=seen if isinstance(seen, int) and not isinstance(seen, bool) else None,
     )
 
 
@@ -324,6 +335,7 @@ def _modal(
     *,
     submit: str | None = None,
     close: str,
+    seen: int | None = None,
 ) -> dict[str, Any]:
     if case.id is None:
         raise ValueError("a modal needs a stored case; this one has no id yet")
@@ -334,7 +346,9 @@ def _modal(
         submit=submit,
         close=close,
         blocks=blocks,
-        private_metadata=encode_metadata(case_id=case.id),
+        private_metadata=encode_metadata(
+            case_id=case.id, **({"seen": seen} if seen is not None else {})
+        ),
     )
     return view.to_dict()
 

@@ -246,6 +246,7 @@ class _Failure:
     status: int
     error: str
     remaining: int
+    retry_after: float | None = None
 
 
 class SlackApiFailure(Exception):
@@ -477,12 +478,44 @@ class FakeSlack:
         self._outage_until = None
 
     def fail_next(
-        self, method: str, *, status: int = 200, error: str = "internal_error", count: int = 1
+        self,
+        method: str,
+        *,
+        status: int = 200,
+        error: str = "internal_error",
+        count: int = 1,
+        retry_after: float | None = None,
     ) -> None:
-        """Make the next `count` calls to `method` fail with this HTTP status and Slack error."""
+        """Make the next `count` calls to `method` fail with this HTTP status and Slack error.
+
+        A 429 carries `Retry-After` (1 s unless `retry_after` says otherwise). Slack's other
+        rate-limit answer, `rate_limited` ("Application has posted too many messages"), comes
+        with HTTP 200 and no header: `fail_next(m, error="rate_limited")`.
+        """
         self._failures.setdefault(method, deque()).append(
-            _Failure(status=status, error=error, remaining=count)
+            _Failure(status=status, error=error, remaining=count, retry_after=retry_after)
         )
+
+    def delete_message(self, channel: str, ts: str) -> None:
+        """Delete a message as a person would in Slack (its thread goes with it)."""
+        message = self._find_message(channel, ts)
+        for reply in list(message.replies):
+            found = self._messages.get((channel, reply))
+            if found is not None:
+                self._delete_message(found)
+        self._delete_message(message)
+
+    def remove_bot(self, channel: str) -> None:
+        """Take the bot out of `channel`: like Slack, posting and reading history there then
+        answer `not_in_channel` (the app has no chat:write.public)."""
+        found = self._resolve_channel(channel)
+        found.members = [u for u in self._members(found) if u != self.bot_user_id]
+
+    def invite_bot(self, channel: str) -> None:
+        """Add the bot to `channel` again."""
+        found = self._resolve_channel(channel)
+        if found.members is not None and self.bot_user_id not in found.members:
+            found.members.append(self.bot_user_id)
 
     def issue_trigger_id(self, user_id: str | None = None) -> str:
         """Issue a trigger_id as Slack does with an interaction; it expires 3 s later."""
@@ -701,7 +734,10 @@ class FakeSlack:
         failure.remaining -= 1
         if failure.remaining <= 0:
             queue.popleft()
-        headers = {"Retry-After": "1"} if failure.status == 429 else {}
+        headers = {}
+        if failure.status == 429:
+            wait = failure.retry_after if failure.retry_after is not None else 1
+            headers["Retry-After"] = f"{wait:g}"
         raise SlackApiFailure(failure.error, status=failure.status, headers=headers)
 
     def _take_rate_token(self, channel: str) -> None:
@@ -815,7 +851,10 @@ class FakeSlack:
         if _USER_ID.match(value):
             # Slack: a user ID as `channel` posts in the app's direct message with that user.
             return self.channels.get(_dm_channel(value)) or self.add_channel(
-                _dm_channel(value), name=f"dm-{value.lower()}", members=[value]
+                _dm_channel(value),
+                name=f"dm-{value.lower()}",
+                members=[value, self.bot_user_id],
+                is_private=True,
             )
         raise SlackApiFailure("channel_not_found")
 
@@ -923,8 +962,13 @@ class FakeSlack:
             "is_enterprise_install": False,
         }
 
+    def _require_bot_in(self, channel: FakeChannel) -> None:
+        if channel.members is not None and self.bot_user_id not in channel.members:
+            raise SlackApiFailure("not_in_channel")
+
     def _chat_post_message(self, args: JSON) -> JSON:
         channel = self._resolve_channel(args.get("channel"))
+        self._require_bot_in(channel)
         if not args.get("text") and not args.get("blocks") and not args.get("attachments"):
             raise SlackApiFailure("no_text")
         self._check_blocks("chat.postMessage", args)
@@ -1193,6 +1237,7 @@ class FakeSlack:
 
     def _conversations_history(self, args: JSON) -> JSON:
         channel = self._resolve_channel(args.get("channel"))
+        self._require_bot_in(channel)
         stamps = self._top_level.get(channel.id, [])
         inclusive = _flag(args.get("inclusive"))
         oldest = _ts_key(args.get("oldest"), default=0)

@@ -175,6 +175,7 @@ class _Failure:
     status: int
     count: int
     reset_in: float
+    method: str | None = None
 
 
 @dataclass(slots=True)
@@ -409,10 +410,17 @@ class FakeX:
         )
 
     def fail_next(
-        self, path_prefix: str, status: int, count: int = 1, *, reset_in: float = 15
+        self,
+        path_prefix: str,
+        status: int,
+        count: int = 1,
+        *,
+        reset_in: float = 15,
+        method: str | None = None,
     ) -> None:
-        """Answer the next `count` requests whose path starts with `path_prefix` with `status`."""
-        self._failures.append(_Failure(path_prefix, status, count, reset_in))
+        """Answer the next `count` requests whose path starts with `path_prefix` (and, given,
+        whose method is `method`) with `status`."""
+        self._failures.append(_Failure(path_prefix, status, count, reset_in, method))
 
     def fail_after_storing(self, status: int = 503, count: int = 1) -> None:
         """Store the next `count` created posts, then answer `status` instead of 201."""
@@ -568,7 +576,13 @@ class FakeX:
         if self._outage_status is not None:
             raise _Reject(self._outage_status, _problem(self._outage_status))
         failure = next(
-            (f for f in self._failures if f.count > 0 and request.path.startswith(f.path_prefix)),
+            (
+                f
+                for f in self._failures
+                if f.count > 0
+                and request.path.startswith(f.path_prefix)
+                and f.method in (None, request.method)
+            ),
             None,
         )
         if failure is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -48,11 +48,23 @@ class Mention:
 
 
 @dataclass(frozen=True, slots=True)
+class Rejected:
+    """A post that could not be read or stored: quarantined (skipped, counted, logged once)."""
+
+    external_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class FetchResult:
-    """New mentions, oldest first, and the cursor to save once they are stored."""
+    """New mentions, oldest first, and the cursor to save once they are stored.
+
+    `rejected` lists posts the adapter could not read; the cursor already moves past them.
+    """
 
     mentions: list[Mention]
     cursor: str | None  # None: nothing new, keep the old cursor
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ from bot.errors import (
     ReplyTooLong,
     SourceError,
 )
-from bot.sources.base import Author, FetchResult, Mention, SentReply, SourceLimits
+from bot.sources.base import Author, FetchResult, Mention, Rejected, SentReply, SourceLimits
 from bot.sources.checks import PostCheck, PostStatus
 from bot.sources.x_meter import XMeter, has_link
 from bot.sources.x_text import X_REPLY_LIMIT, url_spans, x_weighted_length
@@ -198,32 +198,48 @@ class XSource:
         brand_id = await self._brand_id()
         mentions: dict[str, Mention] = {}
         originals: dict[str, str] = {}  # an edited version's id -> the id first posted
+        rejected: list[Rejected] = []
         newest: int | None = None
         token: str | None = None
         first_page = True
         while first_page or token:
             payload = await self._mentions_page(brand_id, cursor, not_before, token)
-            tweets = payload.get("data") or []
+            tweets = [t for t in _list(payload.get("data")) if isinstance(t, dict)]
             if not tweets and "errors" in payload and "meta" not in payload:
                 raise SourceError(f"X could not list the brand's mentions: {_first_error(payload)}")
-            if first_page and tweets:
-                newest = max(int(t["id"]) for t in tweets)
-            includes = payload.get("includes", {})
-            users = {u["id"]: u for u in includes.get("users", [])}
-            authors = {str(t["id"]): str(t.get("author_id")) for t in includes.get("tweets", [])}
+            ids = [int(str(t.get("id"))) for t in tweets if str(t.get("id")).isdigit()]
+            if first_page and ids:
+                newest = max(ids)
+            includes = payload.get("includes")
+            includes = includes if isinstance(includes, dict) else {}
+            users = {u.get("id"): u for u in _list(includes.get("users")) if isinstance(u, dict)}
+            authors = {
+                str(t.get("id")): str(t.get("author_id"))
+                for t in _list(includes.get("tweets"))
+                if isinstance(t, dict)
+            }
             for tweet in tweets:
-                if tweet["id"] not in mentions and _is_customer_mention(tweet, brand_id):
-                    mention = _mention(tweet, users.get(tweet.get("author_id")))
-                    summons = _summons(tweet, brand_id, authors)
-                    mentions[tweet["id"]] = dataclasses.replace(mention, summons=summons)
-                    history = [str(i) for i in tweet.get("edit_history_tweet_ids") or []]
-                    if history and history[0] != str(tweet["id"]):
-                        originals[str(tweet["id"])] = history[0]
-            token = payload.get("meta", {}).get("next_token")
+                # One unreadable post is quarantined; it must not hold up everyone behind it.
+                try:
+                    tweet_id = _tweet_id(tweet)
+                    if tweet_id not in mentions and _is_customer_mention(tweet, brand_id):
+                        mention = _mention(tweet, users.get(tweet.get("author_id")))
+                        summons = _summons(tweet, brand_id, authors)
+                        mentions[tweet_id] = dataclasses.replace(mention, summons=summons)
+                        history = [str(i) for i in tweet.get("edit_history_tweet_ids") or []]
+                        if history and history[0] != tweet_id:
+                            originals[tweet_id] = history[0]
+                except (SourceError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                    reason = exc.user_message if isinstance(exc, SourceError) else repr(exc)
+                    rejected.append(Rejected(str(tweet.get("id"))[:64], reason))
+            meta = payload.get("meta")
+            token = meta.get("next_token") if isinstance(meta, dict) else None
             first_page = False
         _fold_edits(mentions, originals, cursor)
         ordered = sorted(mentions.values(), key=lambda m: int(m.external_id))
-        return FetchResult(mentions=ordered, cursor=None if newest is None else str(newest))
+        return FetchResult(
+            mentions=ordered, cursor=None if newest is None else str(newest), rejected=rejected
+        )
 
     async def reply(self, *, to_external_id: str, text: str) -> SentReply:
         """Post `text` as a reply to the post `to_external_id`."""
@@ -554,11 +570,23 @@ def _first_error(payload: dict[str, Any]) -> str:
     return str(first.get("detail") or first.get("message") or "no details given")
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _tweet_id(tweet: dict[str, Any]) -> str:
+    value = str(tweet.get("id"))
+    if not value.isdigit():
+        raise SourceError(f"X sent a mention with an unreadable id ({value[:40]!r}).")
+    return value
+
+
 def _is_customer_mention(tweet: dict[str, Any], brand_id: str) -> bool:
     """Keep what a customer wrote: not the brand's own posts, not plain reposts (quotes stay)."""
     if tweet.get("author_id") == brand_id:
         return False
-    return not any(ref.get("type") == "retweeted" for ref in tweet.get("referenced_tweets", []))
+    refs = _list(tweet.get("referenced_tweets"))
+    return not any(isinstance(r, dict) and r.get("type") == "retweeted" for r in refs)
 
 
 def _author(user: dict[str, Any]) -> Author:
@@ -581,7 +609,11 @@ def _mention(tweet: dict[str, Any], user: dict[str, Any] | None) -> Mention:
         _author(user) if user is not None else Author(external_id=author_id, handle="", name="")
     )
     replied_to = next(
-        (str(r["id"]) for r in tweet.get("referenced_tweets", []) if r.get("type") == "replied_to"),
+        (
+            str(r["id"])
+            for r in _list(tweet.get("referenced_tweets"))
+            if isinstance(r, dict) and r.get("type") == "replied_to"
+        ),
         None,
     )
     return Mention(

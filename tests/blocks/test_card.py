@@ -305,3 +305,42 @@ def test_metadata_names_the_case() -> None:
 def test_case_without_id_is_refused() -> None:
     with pytest.raises(ValueError, match="no id"):
         render(make_case(id=None))
+
+
+def test_a_card_resolved_without_a_reply_does_not_say_unclaimed() -> None:
+    card = render(
+        make_case(
+            status=CaseStatus.RESOLVED,
+            resolved_by="U0LEAD01",
+            resolved_at=POSTED + timedelta(minutes=30),
+            resolve_reason="spam",
+        )
+    )
+    fields = [f["text"] for f in block(card, BlockId.CARD_STATUS)["fields"]]
+    assert "*Owner*\nUnclaimed" not in fields
+    assert "*Owner*\nNobody (closed)" in fields
+    outcome = str(block(card, BlockId.CARD_OUTCOME))
+    assert "closed without a reply" in outcome
+    assert "Wed 1 May 2024 at 12:30 UTC" in outcome
+
+
+def test_a_card_resolved_after_a_reply_still_says_who_replied_and_how_fast() -> None:
+    card = render(
+        make_case(
+            status=CaseStatus.RESOLVED,
+            owner="U0AGENT1",
+            first_responder="U0AGENT1",
+            first_response_at=POSTED + timedelta(minutes=12),
+            resolved_by="U0AGENT1",
+            resolved_at=POSTED + timedelta(minutes=13),
+        )
+    )
+    outcome = str(block(card, BlockId.CARD_OUTCOME))
+    assert "replied by <@U0AGENT1>" in outcome
+    assert "first response in 12m" in outcome
+    fields = [f["text"] for f in block(card, BlockId.CARD_STATUS)["fields"]]
+    assert "*Owner*\n<@U0AGENT1>" in fields
+
+
+def test_open_cards_have_no_outcome_line() -> None:
+    assert not [b for b in render(make_case()).blocks if b["block_id"] == BlockId.CARD_OUTCOME]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.poller import source_checks
 from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import Sandbox, running_bot, sandbox
 from bot.sandbox.stack import bot_process as run_bot_process
@@ -269,3 +270,48 @@ async def test_poll_loop_survives_x_server_errors(stack: Sandbox, tmp_path: Path
     # An outage of X is not a credentials problem: nobody is alerted.
     assert plain_messages(stack) == []
     assert_one_card_each(stack, [before, after, later])
+
+
+async def test_an_x_outage_longer_than_a_few_polls_is_told_once_and_its_end_once(
+    stack: Sandbox, tmp_path: Path
+) -> None:
+    settings = stack.settings(sqlite_url(tmp_path / "carebot.db"), poll_interval="1s")
+
+    def told(words: str) -> list[str]:
+        return [m.text for m in plain_messages(stack) if words in m.text]
+
+    async with running_bot(settings, pacing_per_second=None) as bot:
+        before = stack.x.add_mention("@acmehelp first", author_handle="first")
+        await stack.slack.wait_for(lambda: len(cards(stack)) == 1, timeout=15)
+        stack.x.outage(503)
+        during = stack.x.add_mention("@acmehelp during the outage", author_handle="during")
+        await stack.slack.wait_for(lambda: len(told("has been failing")) == 1, timeout=30)
+        assert bot.runtime.deps is not None
+        checks = await source_checks(bot.runtime.deps.sessions)
+        assert checks["x"]["status"] == "degraded"
+        assert "X is having trouble" in str(checks["x"]["reason"])
+        # More failed polls do not repeat it.
+        polls = stack.x.mention_requests
+        await stack.slack.wait_for(lambda: stack.x.mention_requests >= polls + 2, timeout=30)
+        assert len(told("has been failing")) == 1
+        stack.x.end_outage()
+        await stack.slack.wait_for(lambda: len(told("reading X mentions again")) == 1, timeout=40)
+        await stack.slack.wait_for(lambda: len(cards(stack)) == 2, timeout=15)
+        assert (await source_checks(bot.runtime.deps.sessions))["x"] == {"status": "ok"}
+    assert len(told("has been failing")) == 1
+    assert len(told("reading X mentions again")) == 1
+    assert_one_card_each(stack, [before, during])
+
+
+async def test_fixed_x_credentials_work_at_the_next_poll(stack: Sandbox, tmp_path: Path) -> None:
+    settings = stack.settings(sqlite_url(tmp_path / "carebot.db"), poll_interval="1s")
+    # The runtime's default: before issue 14, recovery waited these five minutes.
+    async with running_bot(settings, pacing_per_second=None, auth_retry=timedelta(minutes=5)):
+        stack.x.revoke_credentials()
+        await stack.slack.wait_for(
+            lambda: any(r.status == 401 for r in stack.x.requests), timeout=15
+        )
+        stack.x.restore_credentials()
+        tweet = stack.x.add_mention("@acmehelp hello again", author_handle="back")
+        await stack.slack.wait_for(lambda: len(cards(stack)) == 1, timeout=15)
+    assert_one_card_each(stack, [tweet])

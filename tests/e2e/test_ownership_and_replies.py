@@ -172,7 +172,8 @@ async def test_failed_reply_keeps_the_text_and_the_case_unreplied(
     if x_failure:
         # X's window resets at once, so the resend below is not held back by the rate-limit
         # headroom (bot/sources/x_meter.py), which waits for the reset X names.
-        world.stack.x.fail_next("/2/tweets", x_failure, reset_in=0)
+        # Only the reply's POST fails: the compliance job's GET /2/tweets?ids= may run meanwhile.
+        world.stack.x.fail_next("/2/tweets", x_failure, reset_in=0, method="POST")
     view_id = await open_reply_modal(world)
     response = await submit_reply(world, view_id, text)
     assert response.status == 200
