@@ -222,7 +222,7 @@ async def test_a_timeout_after_the_ack_updates_the_modal_then_settles(world: Wor
 
 
 async def test_503_before_storing_is_settled_as_not_posted_and_resent_once(world: World) -> None:
-    world.stack.x.fail_next("/2/tweets", 503)
+    world.stack.x.fail_next("/2/tweets", 503, method="POST")  # not the compliance GET
     view_id = await world.open_modal()
     assert is_checking(await world.submit(view_id))
     await world.wait(lambda: "did not go out" in world.dms())
@@ -247,7 +247,7 @@ async def test_503_before_storing_is_settled_as_not_posted_and_resent_once(world
 
 
 async def test_403_is_refused_on_the_input_and_nothing_else(world: World) -> None:
-    world.stack.x.fail_next("/2/tweets", 403)
+    world.stack.x.fail_next("/2/tweets", 403, method="POST")  # not the compliance GET
     view_id = await world.open_modal()
     response = await world.submit(view_id)
     assert response.body["response_action"] == "errors"
