@@ -151,12 +151,6 @@ async def bot_process(env: Mapping[str, str], cwd: Path) -> AsyncIterator[BotPro
             await proc.wait()
 
 
-@pytest.fixture
-async def stack() -> AsyncIterator[Sandbox]:
-    async with sandbox() as running:
-        yield running
-
-
 def sqlite_url(tmp_path: Path, name: str = "carebot.db") -> str:
     return f"sqlite+aiosqlite:///{tmp_path / name}"
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import bot
-from bot.sandbox.stack import Sandbox, free_port, sandbox
+from bot.sandbox.stack import Sandbox, free_port
 from storage.migrate import head_revision
 
 REPO = Path(bot.__file__).resolve().parent.parent
@@ -60,12 +60,6 @@ async def carebot(*args: str, env: Mapping[str, str], cwd: Path) -> Result:
 async def run_http(env: Mapping[str, str], cwd: Path) -> Result:
     """Run `carebot run --http` expecting it to refuse to start (a bot that starts is killed)."""
     return await carebot("run", "--http", "--port", str(free_port()), env=env, cwd=cwd)
-
-
-@pytest.fixture
-async def stack() -> AsyncIterator[Sandbox]:
-    async with sandbox() as running:
-        yield running
 
 
 def sqlite_url(tmp_path: Path) -> str:

@@ -6,22 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 import bot
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import Sandbox, running_bot, sandbox
+from bot.sandbox.stack import Sandbox, running_bot
 
 REPO = Path(bot.__file__).resolve().parent.parent
-
-
-@pytest.fixture
-async def stack() -> AsyncIterator[Sandbox]:
-    async with sandbox() as running:
-        yield running
 
 
 def cards(stack: Sandbox) -> list[StoredMessage]:

@@ -21,15 +21,9 @@ import pytest
 
 from bot.poller import source_checks
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import Sandbox, running_bot, sandbox
+from bot.sandbox.stack import Sandbox, running_bot
 from bot.sandbox.stack import bot_process as run_bot_process
 from bot.sandbox.x import FakeTweet
-
-
-@pytest.fixture
-async def stack() -> AsyncIterator[Sandbox]:
-    async with sandbox() as running:
-        yield running
 
 
 def sqlite_url(path: Path) -> str:

@@ -4,7 +4,6 @@ never pretends: the real bot against the sandbox Slack and X over loopback."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,14 +13,8 @@ import pytest
 
 from bot.errors import ConfigError, SlackUnreachable
 from bot.runtime import Runtime
-from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
+from bot.sandbox.stack import RunningBot, Sandbox, running_bot
 from storage.migrate import head_revision
-
-
-@pytest.fixture
-async def stack() -> AsyncIterator[Sandbox]:
-    async with sandbox() as running:
-        yield running
 
 
 def db(tmp_path: Path) -> str:

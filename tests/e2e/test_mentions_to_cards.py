@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.blocks.ids import ActionId
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import Sandbox, running_bot, sandbox
-
-
-@pytest.fixture
-async def stack() -> AsyncIterator[Sandbox]:
-    async with sandbox() as running:
-        yield running
+from bot.sandbox.stack import Sandbox, running_bot
 
 
 def db(tmp_path: Path) -> str:

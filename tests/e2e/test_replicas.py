@@ -7,16 +7,14 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
+from bot.sandbox.stack import RunningBot, Sandbox, running_bot
 from bot.sandbox.x import FakeTweet
-from storage.engine import create_engine
 from storage.models import Lease
 
 POSTGRES_URL = os.environ.get("CAREBOT_TEST_POSTGRES_URL")
@@ -24,24 +22,6 @@ POSTGRES_URL = os.environ.get("CAREBOT_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(
     POSTGRES_URL is None, reason="CAREBOT_TEST_POSTGRES_URL is not set (CI sets it)"
 )
-
-
-@pytest.fixture
-async def pg_url() -> str:
-    """The test PostgreSQL database, emptied (as tests/conftest.py::reset_postgres does)."""
-    assert POSTGRES_URL is not None
-    engine = create_engine(POSTGRES_URL)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-    return POSTGRES_URL
-
-
-@pytest.fixture
-async def stack() -> AsyncIterator[Sandbox]:
-    async with sandbox() as running:
-        yield running
 
 
 def cards(stack: Sandbox) -> list[StoredMessage]:

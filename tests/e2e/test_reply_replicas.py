@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from bot.blocks.ids import ActionId, BlockId
 from bot.sandbox.simulator import SlackSimulator, form_body, signed_headers
-from bot.sandbox.stack import SIGNING_SECRET, Sandbox, running_bot, sandbox
-from storage.engine import create_engine
+from bot.sandbox.stack import SIGNING_SECRET, Sandbox, running_bot
 from storage.models import Reply, ReplyState
 
 POSTGRES_URL = os.environ.get("CAREBOT_TEST_POSTGRES_URL")
@@ -26,23 +24,6 @@ TEXT = "Thanks for waiting, Dana: your refund is on its way."
 pytestmark = pytest.mark.skipif(
     POSTGRES_URL is None, reason="CAREBOT_TEST_POSTGRES_URL is not set (CI sets it)"
 )
-
-
-@pytest.fixture
-async def pg_url() -> str:
-    assert POSTGRES_URL is not None
-    engine = create_engine(POSTGRES_URL)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-    return POSTGRES_URL
-
-
-@pytest.fixture
-async def stack() -> AsyncIterator[Sandbox]:
-    async with sandbox() as running:
-        yield running
 
 
 def submission(stack: Sandbox, view_id: str) -> bytes:

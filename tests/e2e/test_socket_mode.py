@@ -232,12 +232,6 @@ def assert_stopped_cleanly(code: int, running: BotProcess) -> None:
     assert "Traceback" not in log, log
 
 
-@pytest.fixture
-async def stack() -> AsyncIterator[Sandbox]:
-    async with sandbox() as running:
-        yield running
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 @pytest.mark.parametrize("failure", ["connections.open refused", "websocket unreachable"])
 async def test_a_bot_whose_connections_keep_failing_stops_on_a_signal(
