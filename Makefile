@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy bot handlers storage
+	$(BIN)/mypy bot handlers storage tests bench
 
 # The fast tier: everything but the wall-clock tests (under a minute on 2 cores).
 unit: $(STAMP)

@@ -47,7 +47,7 @@ async def run(kind: DbKind) -> list[Figure]:
             progress(f"{NAME}: seeding {POSTS} posts ({kind})")
             x.add_mentions(POSTS, authors=500)
             fetched = await source.fetch_since(None, not_before=datetime.now(UTC) - timedelta(1))
-            ingest = build_ingest(Settings(_env_file=None), sessions=sessions, clock=_now)  # type: ignore[call-arg]
+            ingest = build_ingest(Settings(_env_file=None), sessions=sessions, clock=_now)
             await ingest.ingest(source_key="x", mentions=fetched.mentions, cursor=fetched.cursor)
             ids = sorted(x.tweets)
             for tweet_id in ids[:CHANGED]:

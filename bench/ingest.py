@@ -80,6 +80,13 @@ class _TimedSource:
     async def reply(self, *, to_external_id: str, text: str) -> SentReply:
         return await self._inner.reply(to_external_id=to_external_id, text=text)
 
+    async def find_reply(
+        self, *, to_external_id: str, text: str, not_before: datetime
+    ) -> SentReply | None:
+        return await self._inner.find_reply(
+            to_external_id=to_external_id, text=text, not_before=not_before
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class IngestRun:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 from sqlalchemy import func, select
@@ -77,7 +78,8 @@ async def run_networks_ingest(*, per_network: int, engine: AsyncEngine) -> Netwo
     ingest and delivery into `engine`'s empty database; raise unless each became one case."""
     sessions = session_factory(engine)
     async with remote_sandbox() as box:
-        settings = Settings(_env_file=None, **{**box.environment, "DATABASE_URL": "sqlite://"})
+        environment: dict[str, Any] = {**box.environment, "DATABASE_URL": "sqlite://"}
+        settings = Settings(_env_file=None, **environment)
         for network in NETWORKS:
             await box.add_network_mentions(network, per_network)
         env = box.environment

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot.errors import ConfigError, SourceError
@@ -9,7 +11,7 @@ from bot.settings import Settings
 from bot.sources.registry import SourceRegistry, build_sources
 
 
-def make(**values: object) -> Settings:
+def make(**values: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 

@@ -63,6 +63,7 @@ def test_each_stated_default_is_the_settings_default(
         monkeypatch.delenv(name, raising=False)
     field_name = _env_names()[variable]
     stated = cell.strip("`")
-    parsed: Any = getattr(Settings(_env_file=None, **{field_name: stated}), field_name)
+    overrides: dict[str, Any] = {field_name: stated}
+    parsed: Any = getattr(Settings(_env_file=None, **overrides), field_name)
     default: Any = getattr(Settings(_env_file=None), field_name)
     assert parsed == default, f"README says {variable} defaults to {stated!r}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -39,7 +40,7 @@ ALL_VARS = [
 ]
 
 
-X_KEYS = {
+X_KEYS: dict[str, Any] = {
     "x_bearer_token": "bearer",
     "x_api_key": "key",
     "x_api_secret": "secret",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from bot.settings import Settings, load_settings, normalise_database_url
 # pydantic's own phrases, which must never reach a user.
 PYDANTIC_WORDS = ("Input should", "input is too short", "valid integer", "Field required", "ctx")
 
-X_USER_CONTEXT = {
+X_USER_CONTEXT: dict[str, Any] = {
     "X_API_KEY": "key",
     "X_API_SECRET": "secret",
     "X_ACCESS_TOKEN": "access",

@@ -43,8 +43,10 @@ def policy(
     )
 
 
-def berlin(*args: int) -> datetime:
-    return datetime(*args, tzinfo=BERLIN).astimezone(UTC)  # type: ignore[misc]
+def berlin(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=BERLIN).astimezone(UTC)
 
 
 def rungs(ladder: Ladder, due_at: datetime, *, urgent: bool) -> list[datetime]:

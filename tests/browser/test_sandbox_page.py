@@ -84,7 +84,7 @@ async def running_world(tmp_path: Path, **settings: str) -> AsyncIterator[World]
     async with sandbox() as stack:
         for person in PEOPLE:
             stack.slack.add_user(person.user_id, name=person.name.lower(), display_name=person.name)
-        settings = stack.settings(
+        configured = stack.settings(
             f"sqlite+aiosqlite:///{tmp_path / 'page.db'}",
             poll_interval="1s",
             agents=f"{ANA.user_id},{BEN.user_id}",
@@ -92,7 +92,7 @@ async def running_world(tmp_path: Path, **settings: str) -> AsyncIterator[World]
             **settings,
         )
         async with (
-            running_bot(settings, pacing_per_second=None) as bot,
+            running_bot(configured, pacing_per_second=None) as bot,
             SlackSimulator(
                 stack.slack, events_url=bot.events_url, signing_secret=stack.slack.signing_secret
             ) as sim,

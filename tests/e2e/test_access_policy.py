@@ -8,7 +8,7 @@ The expected answers are written out here as the README states them, not compute
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,7 +163,7 @@ def _cards_needed(setup: str) -> int:
     return sum(1 for s, action, _, _ in TABLE if s == setup and action in CASE_ACTIONS | {"reopen"})
 
 
-async def _world(setup: str, tmp_path: Path) -> AsyncIterator[World]:
+async def _world(setup: str, tmp_path: Path) -> AsyncGenerator[World, None]:
     async with sandbox() as stack:
         stack.slack.add_channel(TYPED_IN, name="care-leads")
         needed = _cards_needed(setup)
@@ -190,7 +190,7 @@ async def _world(setup: str, tmp_path: Path) -> AsyncIterator[World]:
 async def worlds(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Any]]:
     """Each setup's world, started on first use and kept for the module."""
     started: dict[str, Any] = {}
-    generators: list[AsyncIterator[World]] = []
+    generators: list[AsyncGenerator[World, None]] = []
 
     async def get(setup: str) -> World:
         if setup not in started:

@@ -185,10 +185,11 @@ async def test_two_bots_sharing_postgres_post_each_rung_once(stack: Sandbox) -> 
         await stack.slack.wait_for(lambda: len(cards(stack)) == 3, timeout=15)
         for handle in handles:
             card = card_for(stack, handle)
-            await stack.slack.wait_for(
-                lambda card=card: count(stack, card, REMINDER) >= 3,
-                timeout=30,
-            )
+
+            def reminded(card: StoredMessage = card) -> bool:
+                return count(stack, card, REMINDER) >= 3
+
+            await stack.slack.wait_for(reminded, timeout=30)
         await asyncio.sleep(2)
     assert len(cards(stack)) == 3
     for handle in handles:

@@ -70,7 +70,10 @@ async def test_two_replicas_make_each_card_once_and_poll_one_at_a_time(
         assert set(holders.values()) <= {first.runtime.holder, second.runtime.holder}
         assert first.runtime.delivery is not None
         assert second.runtime.delivery is not None
-        posted = [bot.runtime.delivery.stats.cards_posted for bot in (first, second)]
+        posted = [
+            first.runtime.delivery.stats.cards_posted,
+            second.runtime.delivery.stats.cards_posted,
+        ]
         assert sorted(posted) == [0, 35]
     assert_one_card_each(stack, tweets)
     assert stack.slack.violations == []

@@ -332,8 +332,10 @@ async def test_slack_retries_and_replayed_requests_post_once(world: World) -> No
                 return answer
 
         # The original and Slack's retry in flight together, then the same bytes replayed.
-        answers = await asyncio.gather(
-            post({}), post({"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+        answers = list(
+            await asyncio.gather(
+                post({}), post({"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+            )
         )
         answers.append(await post({}))
     assert world.x_posts == [TEXT]

@@ -39,7 +39,7 @@ class World:
             AGENT, channel=self.stack.channel, ts=card.ts, action_id=ActionId.REPLY
         )
         assert response.status == 200
-        await self.stack.slack.wait_for(lambda: set(self.stack.slack.views) - before)
+        await self.stack.slack.wait_for(lambda: bool(set(self.stack.slack.views) - before))
         (view_id,) = set(self.stack.slack.views) - before
         return view_id, self.stack.slack.views[view_id].payload
 

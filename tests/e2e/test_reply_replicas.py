@@ -79,7 +79,7 @@ async def test_one_submission_to_two_replicas_posts_once(stack: Sandbox, pg_url:
                     answer: dict[str, Any] = await response.json()
                     return answer
 
-            answers = await asyncio.gather(post(one.events_url), post(two.events_url))
+            answers = list(await asyncio.gather(post(one.events_url), post(two.events_url)))
             answers.append(await post(two.events_url))
         assert [p["text"] for p in stack.x.posted_replies] == [TEXT]
         assert any("Reply sent" in str(a.get("view")) for a in answers)

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -113,7 +114,7 @@ async def test_a_deleted_card_gets_a_new_card_and_the_redraws_behind_it_go_on(
         await claim(world, (await world.case_of(tweet)).id, "U0ANA")
     # The two cards still in Slack are redrawn; the deleted one is posted again, as it is now.
     for tweet in tweets:
-        await world.until(lambda t=tweet: world.shows(t, "<@U0ANA>"))
+        await world.until(partial(world.shows, tweet, "<@U0ANA>"))
     assert len(world.cards()) == 3
     assert world.card_of(tweets[0]).ts != first.ts
     assert any(c.error == "message_not_found" for c in world.stack.slack.calls_to("chat.update"))

@@ -105,7 +105,7 @@ async def test_a_reply_quoting_the_post_is_measured_as_typed(world: World) -> No
         LEAD, channel=world.stack.channel, ts=card.ts, action_id=ActionId.REPLY
     )
     assert press.status == 200
-    await world.stack.slack.wait_for(lambda: set(world.stack.slack.views) - before)
+    await world.stack.slack.wait_for(lambda: bool(set(world.stack.slack.views) - before))
     (view_id,) = set(world.stack.slack.views) - before
     answer = await world.sim.submit_view(
         LEAD,

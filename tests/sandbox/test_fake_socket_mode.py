@@ -23,6 +23,16 @@ from bot.sandbox.socket_mode import APP_TOKEN, SocketModeUnavailable
 Ack = dict[str, Any] | None
 
 
+async def connect(client: SocketModeClient) -> None:
+    """Connect slack_sdk's own Socket Mode client (its methods are not annotated)."""
+    await client.connect()  # type: ignore[no-untyped-call]
+
+
+async def close(client: SocketModeClient) -> None:
+    """Close slack_sdk's own Socket Mode client."""
+    await client.close()  # type: ignore[no-untyped-call]
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeSlack]:
     async with FakeSlack() as slack:
@@ -61,10 +71,10 @@ class App:
 @pytest.fixture
 async def app(fake: FakeSlack) -> AsyncIterator[App]:
     connected = App(fake)
-    await connected.client.connect()
+    await connect(connected.client)
     await fake.socket_mode.wait_connected()
     yield connected
-    await connected.client.close()
+    await close(connected.client)
 
 
 async def test_connections_open_gives_a_loopback_websocket_url(fake: FakeSlack) -> None:
@@ -122,26 +132,26 @@ async def test_a_ticket_opens_one_connection(fake: FakeSlack) -> None:
 
 async def test_hello_counts_the_apps_connections(fake: FakeSlack, app: App) -> None:
     second = App(fake)
-    await second.client.connect()
+    await connect(second.client)
     await fake.socket_mode.wait_connected(2)
     try:
         await fake.wait_for(lambda: any(m.get("type") == "hello" for m in second.messages))
         hello = next(m for m in second.messages if m.get("type") == "hello")
         assert hello["num_connections"] == 2
     finally:
-        await second.client.close()
+        await close(second.client)
 
 
 async def test_an_interactive_envelope_and_its_ack_payload(fake: FakeSlack) -> None:
     errors = {"response_action": "errors", "errors": {"reply": "Too long"}}
     listener = App(fake, answer=errors)
-    await listener.client.connect()
+    await connect(listener.client)
     await fake.socket_mode.wait_connected()
     try:
         payload = {"type": "view_submission", "view": {"id": "V1"}}
         ack = await fake.socket_mode.deliver("interactive", payload)
     finally:
-        await listener.client.close()
+        await close(listener.client)
     assert ack.acked
     assert ack.attempts == 1
     assert ack.payload == errors
@@ -166,14 +176,14 @@ async def test_block_actions_and_events_accept_no_response_payload(
 
 async def test_an_unacked_event_is_sent_again_with_its_retry_reason(fake: FakeSlack) -> None:
     silent = App(fake, ack=False)
-    await silent.client.connect()
+    await connect(silent.client)
     await fake.socket_mode.wait_connected()
     try:
         ack = await fake.socket_mode.deliver(
             "events_api", {"type": "event_callback"}, ack_seconds=0.1
         )
     finally:
-        await silent.client.close()
+        await close(silent.client)
     assert not ack.acked
     assert ack.attempts == 4
     assert [(r.retry_attempt, r.retry_reason) for r in silent.requests] == [
@@ -186,14 +196,14 @@ async def test_an_unacked_event_is_sent_again_with_its_retry_reason(fake: FakeSl
 
 async def test_an_unacked_interaction_is_not_retried(fake: FakeSlack) -> None:
     silent = App(fake, ack=False)
-    await silent.client.connect()
+    await connect(silent.client)
     await fake.socket_mode.wait_connected()
     try:
         ack = await fake.socket_mode.deliver(
             "interactive", {"type": "block_actions"}, ack_seconds=0.1
         )
     finally:
-        await silent.client.close()
+        await close(silent.client)
     assert not ack.acked
     assert ack.attempts == 1
     assert len(silent.requests) == 1
@@ -259,13 +269,13 @@ async def test_the_simulator_sends_a_slash_command_and_shows_its_ack_answer(
     fake: FakeSlack,
 ) -> None:
     answering = App(fake, answer={"text": "Only you see this"})
-    await answering.client.connect()
+    await connect(answering.client)
     await fake.socket_mode.wait_connected()
     try:
         async with SlackSimulator(fake, socket_mode=True) as sim:
             response = await sim.slash_command("U0ANA", text="help", channel_id="C0CARE")
     finally:
-        await answering.client.close()
+        await close(answering.client)
     assert response.status == 200
     assert response.body == {"text": "Only you see this"}
     (request,) = answering.requests
@@ -277,7 +287,7 @@ async def test_the_simulator_sends_a_slash_command_and_shows_its_ack_answer(
 
 async def test_the_simulator_reports_an_envelope_nobody_acked(fake: FakeSlack) -> None:
     silent = App(fake, ack=False)
-    await silent.client.connect()
+    await connect(silent.client)
     await fake.socket_mode.wait_connected()
     fake.add_channel("C0CARE")
     message = fake.post_as_user("C0CARE", "U0ANA", "hi")
@@ -295,6 +305,6 @@ async def test_the_simulator_reports_an_envelope_nobody_acked(fake: FakeSlack) -
             fake.socket_mode.ack_seconds = 0.1  # rather than Slack's 3 s
             response = await sim.click("U0ANA", channel="C0CARE", ts=message.ts, action_id="go")
     finally:
-        await silent.client.close()
+        await close(silent.client)
     assert response.status == NOT_ACKED
     assert response.body == ""

@@ -260,13 +260,14 @@ async def test_untouched_inputs_submit_their_initial_values_as_slack_does(
     flags["element"]["initial_options"] = [option("resolve")]
     tone["element"]["initial_option"] = option("friendly")
     client = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url)
-    for values, expected in (
+    submissions: tuple[tuple[dict[str, dict[str, Any]], tuple[str, list[str], str]], ...] = (
         ({}, ("Hi Dana,", ["resolve"], "friendly")),  # submitted as shown
         (
             {"reply": {"text": "Hi!"}, "flags": {"pick": []}, "tone": {"choose": "formal"}},
             ("Hi!", [], "formal"),  # typed over, unticked, changed
         ),
-    ):
+    )
+    for values, expected in submissions:
         opened = await client.views_open(trigger_id=fake.issue_trigger_id("U0ALICE"), view=modal)
         await sim.submit_view("U0ALICE", view_id=str(opened["view"]["id"]), values=values)
         state = handler.payload()["view"]["state"]["values"]

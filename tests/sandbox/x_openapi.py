@@ -29,9 +29,10 @@ def spec() -> dict[str, Any]:
 
 @cache
 def _registry() -> Registry[Any]:
-    return Registry().with_resource(
+    registry: Registry[Any] = Registry().with_resource(
         _ROOT, Resource.from_contents(spec(), default_specification=DRAFT7)
     )
+    return registry
 
 
 def _validator(ref: str) -> Draft7Validator:

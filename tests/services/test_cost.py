@@ -118,7 +118,7 @@ def test_links_and_prices() -> None:
 
 def test_check_says_what_the_poll_interval_costs() -> None:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         poll_interval="60s",
         x_price_request="0.001",
         x_monthly_budget="50",

@@ -39,8 +39,10 @@ POLICY = ResponsePolicy(
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def case(n: int, posted: datetime, **values: Any) -> Case:
@@ -288,6 +290,7 @@ async def test_queue_mine_and_home(service: DigestService) -> None:
     mine = await service.mine(user="U0TWO")
     assert [r.id for r in mine.cases] == await _ids_of(service, ["5"])
     home = await service.home(user="U0TWO")
+    assert home.counts is not None
     assert (home.counts.open, home.counts.unclaimed, home.counts.overdue) == (4, 3, 3)
     assert (home.sla_due, home.sla_met) == (4, 2)
 

@@ -15,7 +15,7 @@ from bot.ingest import IngestService, PriorityRules
 from bot.nags import SlaChecker
 from bot.poller import Poller
 from bot.sla import NagStep, ResponsePolicy
-from bot.sources import Author, FetchResult, Mention, SourceLimits
+from bot.sources import Author, FetchResult, Mention, SentReply, SourceLimits
 from storage.engine import SessionFactory
 from storage.models import CardState, Case
 from tests.conftest import FakeClock
@@ -55,6 +55,23 @@ class ScriptedSource:
         self.asked.append(cursor)
         mentions, self.queued = self.queued, []
         return FetchResult(mentions=mentions, cursor=mentions[-1].external_id if mentions else None)
+
+    async def start(self) -> None:
+        """Nothing to open."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+    async def whoami(self) -> Author:
+        return Author(external_id="brand", handle="acme", name="Acme")
+
+    async def reply(self, *, to_external_id: str, text: str) -> SentReply:
+        raise AssertionError("the poller never replies")
+
+    async def find_reply(
+        self, *, to_external_id: str, text: str, not_before: datetime
+    ) -> SentReply | None:
+        raise AssertionError("the poller never looks for replies")
 
 
 def mention(n: int, *, age: timedelta, text: str = "@acme where is my parcel?") -> Mention:

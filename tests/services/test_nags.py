@@ -446,7 +446,7 @@ async def test_the_due_query_uses_the_next_nag_index_on_sqlite(tmp_path: Path) -
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'plan.db'}")
     await upgrade(engine)
     async with session_factory(engine)() as s:
-        compiled = nags.due_statement(now=T0, limit=200).compile(dialect=s.bind.dialect)
+        compiled = nags.due_statement(now=T0, limit=200).compile(dialect=engine.dialect)
         assert compiled.positiontup is not None
         params = tuple(str(compiled.params[name]) for name in compiled.positiontup)
         connection = await s.connection()
