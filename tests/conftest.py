@@ -39,6 +39,14 @@ WALLCLOCK = (
     "tests/sandbox/test_sandbox_server.py",
     "tests/browser/",
     "tests/test_gc_tuning.py",
+    # Each waits out a real backoff, pacing or poll interval (5-30 s) to prove a recovery.
+    "tests/e2e/test_slack_failures.py::test_the_bot_taken_out_of_its_channel_alerts_once",
+    "tests/e2e/test_slack_failures.py::test_history_out_of_scope_holds_only_the_card_in_doubt",
+    "tests/e2e/test_changes_reach_slack.py::test_a_claim_on_a_card_not_yet_recorded_reaches",
+    "tests/e2e/test_networks_e2e.py",
+    "tests/e2e/test_restart.py",
+    "tests/sources/test_mastodon_source.py::test_a_large_backlog_is_read_forward_across_polls",
+    "tests/test_bench_smoke.py",
 )
 
 

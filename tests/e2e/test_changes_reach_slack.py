@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from bot.blocks.ids import ActionId
 from bot.delivery import PENDING_SLICE, DeliveryService
+from bot.pacing import ChannelPacer
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import FakeSlack, StoredMessage
 from bot.sandbox.stack import SIGNING_SECRET, RunningBot, Sandbox, running_bot, sandbox
@@ -125,7 +126,14 @@ async def test_redraws_are_not_starved_by_a_backlog_of_new_cards(
     async with FakeSlack() as fake:
         fake.add_channel("C0CARE", name="care")
         slack = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url)
-        delivery = DeliveryService(sessions=sessions, slack=slack, channel="C0CARE", clock=clock)
+        # Unpaced: the order of the calls is the property, not Slack's one message a second.
+        delivery = DeliveryService(
+            sessions=sessions,
+            slack=slack,
+            channel="C0CARE",
+            clock=clock,
+            pacer=ChannelPacer(per_second=None),
+        )
         async with sessions() as s, s.begin():
             s.add(_case(0, clock.now))
         await delivery.run_once()
