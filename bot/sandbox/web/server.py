@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.blocks.card import network_label
+from bot.sandbox.loopback import LoopbackServer
 from bot.sandbox.simulator import SimResponse, SlackSimulator
 from bot.sandbox.slack import JSON, Ephemeral, FakeSlack, StoredMessage
 from bot.sandbox.web.networks import MentionRefused, MentionSink, NewMention
@@ -47,8 +48,11 @@ class BadRequest(Exception):
     """The page sent something that cannot be acted on; the message says what."""
 
 
-class SandboxWeb:
+class SandboxWeb(LoopbackServer):
     """Serve the sandbox page for one channel of a `FakeSlack`, acting through a simulator."""
+
+    # Long enough for the event streams, told to end, to finish their last write.
+    shutdown_timeout = 2.0
 
     def __init__(
         self,
@@ -73,8 +77,6 @@ class SandboxWeb:
         # is pressed on that copy, as a Slack client that has not redrawn yet would send it.
         self._drawn: dict[tuple[str, str], StoredMessage] = {}
         self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._url: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -96,27 +98,18 @@ class SandboxWeb:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve the page on host:port (0 picks a free port) and return its URL."""
         self._closing.clear()
-        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        bound_host, bound_port = runner.addresses[0][:2]
-        self._runner = runner
-        self._url = f"http://{bound_host}:{bound_port}/"
-        return self._url
+        await super().start(host, port)
+        return self.url
 
     async def stop(self) -> None:
         """End the event streams and stop serving."""
         self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await super().stop()
 
     @property
     def url(self) -> str:
         """Return the page's address."""
-        if self._url is None:
-            raise RuntimeError("SandboxWeb is not started; call `await web.start()` first")
-        return self._url
+        return f"{self.base_url}/"
 
     def version(self) -> int:
         """Return a number that grows whenever something the page shows may have changed."""

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from bot.sandbox.slack import JSON, FakeSlack
+    from bot.sandbox.slack.fake import FakeSlack
+    from bot.sandbox.slack.records import JSON
 
 ALT_TEXT_LIMIT = 1000
 MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
