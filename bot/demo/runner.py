@@ -1,5 +1,6 @@
-"""Running the demo: the sandbox, the bot, the web page with --keep, the script played through the
-simulator, the checks, and the closing summary read from the database."""
+"""Running the demo: the sandbox (Slack, X, Bluesky and Mastodon), the bot, the web page with
+--keep, the script played through the simulator, the checks, and the closing summary read from the
+database."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from bot.demo.play import Player
 from bot.demo.render import JSON
 from bot.demo.script import AGENTS, LEAD, TARGET_VARIABLES, TARGETS
 from bot.demo.stage import DemoFailed
-from bot.demo.summary import digest_now, summary_text
+from bot.demo.summary import customer_posts, digest_now, replies_sent, summary_text
 from bot.demo.transcript import NAG_PREFIXES, Transcript, channel_name
 from bot.digest import Digest
 from bot.durations import format_duration, parse_duration
@@ -29,12 +30,15 @@ from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
 from bot.sandbox.web import Person, SandboxWeb, x_sink
+from bot.sandbox.web.networks import bluesky_sink, mastodon_sink
 from bot.sandbox.x import FakeTweet
 
 # The whole script, as a last resort against a wait that keeps being satisfied and re-armed.
 SCRIPT_TIMEOUT = 120.0
 STOPPED = "The bot and the sandbox are stopped and the database is deleted."
 KEEP_POLL_SECONDS = 0.2
+# Every network the sandbox fakes is on: the script has customers on each.
+NETWORKS = ("x", "bluesky", "mastodon")
 
 
 # -- the demo ---------------------------------------------------------------------------------
@@ -44,7 +48,8 @@ KEEP_POLL_SECONDS = 0.2
 class Demo:
     """One run of the demo: the sandbox, the bot, the simulated team and the transcript.
 
-    The fakes stay readable after the run, so a test can check what X and Slack really received.
+    The fakes stay readable after the run, so a test can check what Slack and each network really
+    received.
     """
 
     out: TextIO
@@ -53,6 +58,8 @@ class Demo:
     stack: Sandbox | None = None
     tweets: dict[int, FakeTweet] = field(default_factory=dict)
     cards: dict[int, StoredMessage] = field(default_factory=dict)
+    # Where each post's card links to: `/status/<id>`, `/post/<rkey>` or `/<status id>`.
+    links: dict[int, str] = field(default_factory=dict)
     database: Path | None = None
     web: SandboxWeb | None = None
     # The digest as the lead was shown it (the response_url payload), for the summary to match.
@@ -115,7 +122,7 @@ class Demo:
 
     @contextlib.asynccontextmanager
     async def _running(self, database_url: str) -> AsyncIterator[RunningBot]:
-        async with sandbox() as stack:
+        async with sandbox(networks=NETWORKS) as stack:
             self.stack = stack
             for person in (*AGENTS, LEAD):
                 stack.slack.add_user(
@@ -157,7 +164,11 @@ class Demo:
             channel=stack.channel,
             people=[Person(a.user_id, a.name, "agent") for a in AGENTS]
             + [Person(LEAD.user_id, LEAD.name, "lead")],
-            networks={"x": x_sink(stack.x)},
+            networks={
+                "x": x_sink(stack.x),
+                "bluesky": bluesky_sink(stack.bluesky),
+                "mastodon": mastodon_sink(stack.mastodon),
+            },
         )
         await self.web.start()
         try:
@@ -179,28 +190,39 @@ class Demo:
         normal = format_duration(parse_duration(TARGETS["sla_first_response"]))
         urgent = format_duration(parse_duration(TARGETS["sla_urgent"]))
         team = ", ".join(a.name for a in AGENTS)
+        mastodon = stack.mastodon
         lines = [
-            "Carebot demo: the real bot between a sandbox Slack and a sandbox X, on this machine.",
-            f"  sandbox Slack  {stack.slack.api_url}  (cards go to "
+            "Carebot demo: the real bot between a sandbox Slack and sandbox X, Bluesky and "
+            "Mastodon, on this machine.",
+            f"  sandbox Slack     {stack.slack.api_url}  (cards go to "
             f"{channel_name(stack.slack, stack.channel)}, {stack.channel})",
-            f"  sandbox X      {stack.x.api_url}  (the brand is @{stack.x.brand.username})",
-            f"  bot            {bot.events_url}  (/healthz: {health['status']})"
+            f"  sandbox X         {stack.x.api_url}  (the brand is @{stack.x.brand.username})",
+            f"  sandbox Bluesky   {stack.bluesky.api_url}  (the brand is "
+            f"@{stack.bluesky.brand.handle})",
+            f"  sandbox Mastodon  {mastodon.api_url}  (the brand is "
+            f"@{mastodon.brand.username}@{mastodon.domain})",
+            f"  bot               {bot.events_url}  (/healthz: {health['status']})"
             if not bot.socket_mode
-            else f"  bot            {bot.health_url}  (Socket Mode, connected to the sandbox "
+            else f"  bot               {bot.health_url}  (Socket Mode, connected to the sandbox "
             f"Slack's WebSocket; /healthz: {health['status']})",
-            f"  database       {self.database} (removed at the end)",
-            f"  targets        first response {normal}, urgent {urgent} (nag at 75%, breach at "
-            "100%)",
-            f"  urgent         words like “outage” or “charged twice”, or "
+            f"  database          {self.database} (removed at the end)",
+            f"  targets           first response {normal}, urgent {urgent} (nag at 75%, breach "
+            "at 100%)",
+            f"  urgent            words like “outage” or “charged twice”, or "
             f"{int(TARGETS['urgent_followers']):,}+ followers",
-            f"  team           agents {team}; lead {LEAD.name}",
+            f"  team              agents {team}; lead {LEAD.name}",
             "  times are UTC",
         ]
         print("\n".join(lines), file=self.out)
 
     async def _play(self) -> None:
         player = Player(
-            self.sandbox, self.sim, self.transcript, tweets=self.tweets, cards=self.cards
+            self.sandbox,
+            self.sim,
+            self.transcript,
+            tweets=self.tweets,
+            cards=self.cards,
+            links=self.links,
         )
         await player.play()
         self.digest_shown = player.digest_shown
@@ -235,7 +257,7 @@ class Demo:
         self.transcript.say("Stopping the bot and the sandbox.")
 
     def _check(self) -> None:
-        """Fail on anything the real Slack or X would have refused, even if the script went on."""
+        """Fail on anything Slack or a network would have refused, even if the script went on."""
         stack = self.sandbox
         if stack.slack.violations:
             details = "; ".join(f"{v.method}: {v.detail}" for v in stack.slack.violations[:5])
@@ -243,6 +265,18 @@ class Demo:
         refused = [r for r in stack.x.requests if r.path == "/2/tweets" and r.status >= 400]
         if refused:
             raise DemoFailed(f"X refused {len(refused)} reply(ies): {refused[0].status}")
+        bsky = [
+            r.status
+            for r in stack.bluesky.calls("com.atproto.repo.createRecord")
+            if r.status >= 400
+        ]
+        masto = [
+            status
+            for method, path, status in stack.mastodon.requests
+            if method == "POST" and path == "/api/v1/statuses" and status >= 400
+        ]
+        if bsky or masto:
+            raise DemoFailed(f"Bluesky or Mastodon refused a reply: {(bsky + masto)[:3]}")
 
     def _summary(self, *, keep: bool) -> None:
         stack = self.sandbox
@@ -259,8 +293,8 @@ class Demo:
             + summary_text(
                 figures,
                 names=self.transcript.names,
-                posts=len(stack.x.tweets) - len(stack.x.posted_replies),
-                sent=len(stack.x.posted_replies),
+                posts=customer_posts(stack),
+                sent=replies_sent(stack),
                 nags=nags,
             )
             + f" {STOPPED}",

@@ -32,8 +32,8 @@ class DemoFailed(Exception):
 class Stage:
     """The running sandbox as the script's people see it, and the cards and posts so far.
 
-    `cards` and `tweets` are keyed by the post's number in SCRIPT; the demo hands in its own
-    dicts, so they stay readable after the run.
+    `cards`, `tweets` (the posts on X) and `links` are keyed by the post's number in SCRIPT; the
+    demo hands in its own dicts, so they stay readable after the run.
     """
 
     sandbox: Sandbox
@@ -41,6 +41,8 @@ class Stage:
     transcript: Transcript
     tweets: dict[int, FakeTweet] = field(default_factory=dict)
     cards: dict[int, StoredMessage] = field(default_factory=dict)
+    # Where each post's card links to (a part of its network's address of the post).
+    links: dict[int, str] = field(default_factory=dict)
 
     async def _click(
         self, agent: Agent, card: StoredMessage, action: ActionId, *, stale: bool = False
