@@ -21,6 +21,7 @@ from bot.blocks.text import (
 )
 from bot.clock import ensure_utc
 from bot.durations import format_duration
+from bot.sources.registry import network_spec
 from storage.models import Case, CaseStatus, Priority
 
 SECTION_TEXT_LIMIT = 3000
@@ -66,6 +67,12 @@ class CardMessage:
 def network_label(network: str) -> str:
     """Return the network's name as people write it (`x` → `X`)."""
     return NETWORK_LABELS.get(network.lower(), network.title())
+
+
+def network_icon(network: str) -> str:
+    """Return the network's emoji as its registry spec names it (`x` → `:bird:`), or ''."""
+    spec = network_spec(network)
+    return spec.icon if spec is not None else ""
 
 
 def deadline_state(
@@ -156,8 +163,9 @@ def render_card(
 
 
 def _head(case: Case, network: str) -> str:
+    icon = network_icon(case.network)
     parts = [
-        f"*{network}*",
+        f"{icon} *{network}*" if icon else f"*{network}*",
         f"*{escape_mrkdwn(case.author_name)}* @{escape_mrkdwn(case.author_handle)}",
     ]
     if case.author_verified:

@@ -123,8 +123,7 @@ def reply_modal(
         InputBlock(
             block_id=BlockId.REPLY_TEXT,
             label="Your reply",
-            hint=f"Sent publicly on {network} as a reply to @{case.author_handle}; "
-            f"up to {reply_limit} characters.",
+            hint=f"{_reach(case, network)}; up to {reply_limit} characters.",
             element=PlainTextInputElement(
                 action_id=ActionId.REPLY_TEXT,
                 multiline=True,
@@ -153,6 +152,18 @@ def reply_modal(
         submit="Send",
         close="Cancel",
     )
+
+
+def _reach(case: Case, network: str) -> str:
+    """Say who will see the reply. A Mastodon reply keeps the visibility of the post it answers,
+    which the case does not store, so the hint says what each visibility means."""
+    to = f"as a reply to @{case.author_handle}"
+    if case.network.lower() == "mastodon":
+        return (
+            f"Sent on {network} {to}, as visible as their post: public stays public, and a "
+            "direct message gets a direct answer that only the accounts it mentions see"
+        )
+    return f"Sent publicly on {network} {to}"
 
 
 def reply_blocked_modal(

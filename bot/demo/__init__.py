@@ -12,7 +12,7 @@ it shows what the bot really did, never what the script hoped it would do.
 from __future__ import annotations
 
 from bot.demo.render import blocks_to_lines, mrkdwn_to_text, view_to_text
-from bot.demo.runner import STOPPED, Demo, DemoFailed, run_demo, summary_text
+from bot.demo.runner import STOPPED, Demo, run_demo
 from bot.demo.script import (
     AGENTS,
     ANA,
@@ -35,6 +35,8 @@ from bot.demo.script import (
     Resolve,
     TakeOver,
 )
+from bot.demo.stage import DemoFailed
+from bot.demo.summary import summary_text
 from bot.demo.transcript import Transcript
 
 __all__ = [

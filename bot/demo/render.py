@@ -16,6 +16,9 @@ JSON = dict[str, Any]
 EMOJI = {
     "arrows_counterclockwise": "🔄",
     "bell": "🔔",
+    "bird": "🐦",
+    "butterfly": "🦋",
+    "elephant": "🐘",
     "hourglass_flowing_sand": "⏳",
     "leftwards_arrow_with_hook": "↩️",
     "outbox_tray": "📤",

@@ -1,5 +1,6 @@
-"""The demo's cast and script: the agents and lead, the customers, each mention in the stream and
-what the team does about it, and the response targets (seconds, so nags happen while it runs)."""
+"""The demo's cast and script: the agents and lead, the customers on X, Bluesky and Mastodon, each
+mention in the stream and what the team does about it, and the response targets (seconds, so nags
+happen while it runs)."""
 
 from __future__ import annotations
 
@@ -43,11 +44,12 @@ class Agent:
 
 @dataclass(frozen=True, slots=True)
 class Customer:
-    """An X account that mentions the brand."""
+    """An account on `network` that mentions the brand (`handle` as that network writes it)."""
 
     handle: str
     name: str
     followers: int
+    network: str = "x"
 
 
 ANA = Agent("U0ANA", "Ana", "Ana Ruiz")
@@ -58,15 +60,15 @@ AGENTS = (ANA, BEN, CHLOE)
 LEAD = PRIYA
 
 DANA = Customer("dana_k", "Dana K", 310)
-KIM = Customer("kim_w", "Kim W", 85)
-SAM = Customer("sam_asks", "Sam Patel", 120)
+KIM = Customer("kim-w.bsky.social", "Kim W", 85, network="bluesky")
+SAM = Customer("sam_asks@social.example", "Sam Patel", 120, network="mastodon")
 LEE = Customer("ops_lee", "Lee (Ops)", 890)
 MO = Customer("mo_reads", "Mo", 42)
 TECH = Customer("techdaily", "Tech Daily", 48_200)
-RAJ = Customer("raj_p", "Raj P", 230)
-JLO = Customer("jlo_travels", "J. Lopez", 610)
+RAJ = Customer("raj_p@social.example", "Raj P", 230, network="mastodon")
+JLO = Customer("jlo-travels.bsky.social", "J. Lopez", 610, network="bluesky")
 GURU = Customer("growth_guru", "Growth Guru", 12)
-MARTA = Customer("marta_b", "Marta B", 150)
+MARTA = Customer("marta-b.bsky.social", "Marta B", 150, network="bluesky")
 OLA = Customer("ola_n", "Ola N", 95)
 
 
@@ -154,13 +156,15 @@ class Post:
     """One mention in the stream and what the team does about it (nothing: nobody answers it).
 
     `follow_up` makes it a reply to the brand's latest answer to the same customer, so it lands
-    in that conversation's case instead of opening a new one.
+    in that conversation's case instead of opening a new one. `visibility` is Mastodon's: a
+    `direct` post reaches only the accounts it mentions, and so does the brand's answer.
     """
 
     customer: Customer
     text: str
     steps: tuple[Step, ...] = ()
     follow_up: bool = False
+    visibility: str = "public"
 
 
 SCRIPT: tuple[Post, ...] = (
@@ -178,11 +182,18 @@ SCRIPT: tuple[Post, ...] = (
             ),
         ),
     ),
-    Post(KIM, "@acmehelp the app keeps logging me out on Android, every single day"),
+    Post(KIM, "@acme.bsky.social the app keeps logging me out on Android, every single day"),
     Post(
         SAM,
-        "@acmehelp do you ship to Canada? Thinking of ordering the blue kettle",
-        (Reply(BEN, "Hi Sam! Yes, we ship to Canada: 3-5 business days, duties included."),),
+        "@acme do you ship to Canada? Thinking of ordering the blue kettle",
+        (
+            Claim(BEN),
+            Reply(
+                BEN,
+                "Hi Sam! Yes, we ship to Canada: 3-5 business days, duties included.",
+                resolve=False,
+            ),
+        ),
     ),
     Post(
         LEE,
@@ -227,8 +238,14 @@ SCRIPT: tuple[Post, ...] = (
         follow_up=True,
     ),
     Post(
+        SAM,
+        "@acme great, and is the blue kettle in stock?",
+        (Reply(BEN, "It is, Sam: the blue one ships tomorrow if you order today."),),
+        follow_up=True,
+    ),
+    Post(
         RAJ,
-        "@acmehelp I was charged twice for order #5120, please fix this",
+        "@acme I was charged twice for order #5120, please fix this",
         (
             Claim(CHLOE),
             Reply(
@@ -237,15 +254,19 @@ SCRIPT: tuple[Post, ...] = (
                 "it will disappear from your statement within 3 days.",
             ),
         ),
+        # Card details stay out of public view: Chloe's answer goes to Raj alone.
+        visibility="direct",
     ),
     Post(
         JLO,
-        "@acmehelp can I change the delivery address after ordering?",
+        "@acme.bsky.social can I change the delivery address after ordering?",
         (
+            Claim(ANA),
             Reply(
                 ANA,
                 "Hi! Yes, until the order ships: Orders > Change address, or DM us the order "
                 "number and we'll do it.",
+                resolve=False,
             ),
         ),
     ),
@@ -256,7 +277,7 @@ SCRIPT: tuple[Post, ...] = (
     ),
     Post(
         MARTA,
-        "@acmehelp shout-out to your support team, my return was sorted in 5 minutes",
+        "@acme.bsky.social shout-out to your support team, my return was sorted in 5 minutes",
         (Claim(BEN), Release(BEN), Resolve(CHLOE, ResolveReason.PRAISE)),
     ),
     Post(
@@ -273,6 +294,12 @@ SCRIPT: tuple[Post, ...] = (
                 "else, just ask!",
             ),
         ),
+    ),
+    Post(
+        JLO,
+        "done, thanks! The new address shows on the order now",
+        (Reply(ANA, "Perfect, it will go to the new address. Safe travels!"),),
+        follow_up=True,
     ),
 )
 # After the stream: the team looks at its queue, its own cases and the App Home.

@@ -1,5 +1,6 @@
 """The demo's transcript: narration, and in order everything the fakes recorded since last time
-(Web API calls, response_url posts, posts on X) as the channel shows it."""
+(Web API calls, response_url posts, the brand's posts on X, Bluesky and Mastodon) as the channel
+shows it."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ class Transcript:
     calls_seen: int = 0
     responses_seen: int = 0
     replies_seen: int = 0
+    bluesky_seen: int = 0
+    mastodon_seen: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     drawn: dict[str, list[str]] = field(default_factory=dict)
 
@@ -63,9 +66,9 @@ class Transcript:
         return self.labels.get(ts or "", "a message")
 
     def flush(self) -> None:
-        """Print every reply X received and every Slack event recorded since the last flush."""
-        # X's records carry no time; they go first because a reply reaches X before the bot
-        # touches Slack about it (the card update and the thread line come after).
+        """Print every reply the networks received and every Slack event since the last flush."""
+        # The networks' records carry no time; they go first because a reply reaches its network
+        # before the bot touches Slack about it (the card update and the thread line come after).
         x = self.stack.x
         for posted in x.posted_replies[self.replies_seen :]:
             parent = x.tweets.get(posted["in_reply_to_tweet_id"] or "")
@@ -76,6 +79,7 @@ class Transcript:
                 indent=2,
             )
         self.replies_seen = len(x.posted_replies)
+        self._sent_elsewhere()
         slack = self.stack.slack
         events: list[SlackCall | ResponsePost] = [
             *slack.calls[self.calls_seen :],
@@ -87,6 +91,30 @@ class Transcript:
                 self._call(event)
             else:
                 self._response(event)
+
+    def _sent_elsewhere(self) -> None:
+        """Print the replies Bluesky and Mastodon received since the last flush."""
+        bsky = self.stack.bluesky
+        for record in bsky.created_records[self.bluesky_seen :]:
+            parent_uri = str(record["record"].get("reply", {}).get("parent", {}).get("uri", ""))
+            bsky_parent = bsky.posts.get(parent_uri)
+            whose = f"@{bsky_parent.author.handle}'s " if bsky_parent else ""
+            self.line(
+                f"sent to Bluesky as @{bsky.brand.handle}'s post, in reply to {whose}post "
+                f"{parent_uri.rsplit('/', 1)[-1]}",
+                indent=2,
+            )
+        self.bluesky_seen = len(bsky.created_records)
+        masto = self.stack.mastodon
+        for body in masto.posted[self.mastodon_seen :]:
+            parent_status = masto.statuses.get(str(body.get("in_reply_to_id")))
+            whose = f"@{parent_status.account.acct(masto.domain)}'s " if parent_status else ""
+            self.line(
+                f"sent to Mastodon as @{masto.brand.username} ({body.get('visibility')}), in "
+                f"reply to {whose}post {body.get('in_reply_to_id')}",
+                indent=2,
+            )
+        self.mastodon_seen = len(masto.posted)
 
     def _call(self, call: SlackCall) -> None:
         if not call.ok:
@@ -133,7 +161,8 @@ class Transcript:
         lines = blocks_to_lines(blocks, self.names) if blocks else text.split("\n")
         ts = self._ts_of(call) if args.get("metadata") else None
         if ts is not None:
-            handle = re.search(r"@\w+", lines[0] if lines else "")
+            # Handles as each network writes them: dana_k, kim-w.bsky.social, sam@social.example.
+            handle = re.search(r"@[\w.@-]*\w", lines[0] if lines else "")
             self.labels[ts] = f"{handle.group(0) if handle else 'a'}'s card"
             self.drawn[ts] = lines
             self.line(f"{channel}  Carebot posts a card:", indent=2)
