@@ -283,11 +283,11 @@ async def test_the_demo_plays_the_script_through_the_real_bot(http: bool) -> Non
     for created, (number, step) in zip(stack.bluesky.created_records, bluesky, strict=True):
         record = created["record"]
         assert record["text"] == step.text
-        parent = stack.bluesky.posts[record["reply"]["parent"]["uri"]]
-        assert demo.links[number] == f"/post/{parent.rkey}"
-        root = parent.record.get("reply", {}).get("root", {}).get("uri", parent.uri)
+        answered = stack.bluesky.posts[record["reply"]["parent"]["uri"]]
+        assert demo.links[number] == f"/post/{answered.rkey}"
+        root = answered.record.get("reply", {}).get("root", {}).get("uri", answered.uri)
         assert record["reply"]["root"]["uri"] == root
-        assert f"{SENT_AS['bluesky']}@{parent.author.handle}'s post {parent.rkey}" in transcript
+        assert f"{SENT_AS['bluesky']}@{answered.author.handle}'s post {answered.rkey}" in transcript
     # Mastodon received one status per scripted reply there, answering the customer's status in
     # its visibility (the direct message directly) and @mentioning them.
     mastodon = replies_on("mastodon")

@@ -6,6 +6,7 @@
 const Mrkdwn = (() => {
   const EMOJI = {
     arrows_counterclockwise: "🔄", bar_chart: "📊", bell: "🔔", bust_in_silhouette: "👤",
+    bird: "🐦", butterfly: "🦋", elephant: "🐘",
     chart_with_upwards_trend: "📈", clipboard: "📋", email: "📧", eyes: "👀",
     hourglass_flowing_sand: "⏳", inbox_tray: "📥", information_source: "ℹ️",
     leftwards_arrow_with_hook: "↩️", lock: "🔒", mailbox: "📫", memo: "📝", no_entry: "⛔",
