@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.blocks.compliance import removed_note
-from bot.blocks.ids import ActionId, BlockId, MetadataEvent, ResolveReason
+from bot.blocks.ids import ActionId, BlockId, MetadataEvent
 from bot.blocks.kit import Json, actions, button, context, mrkdwn, section
 from bot.blocks.text import (
     compact_number,
@@ -19,15 +19,17 @@ from bot.blocks.text import (
     truncate,
     user_mention,
 )
+
+# Re-exported: a card's network label is what other modules name it by.
+from bot.blocks.text import network_label as network_label
 from bot.clock import ensure_utc
+from bot.domain.cases import Case, CaseStatus, Priority, describe_resolution
 from bot.durations import format_duration
-from storage.models import Case, CaseStatus, Priority
 
 SECTION_TEXT_LIMIT = 3000
 FALLBACK_EXCERPT = 150
 # The last quarter of the response window counts as "due soon".
 DUE_SOON_FRACTION = 0.25
-NETWORK_LABELS = {"x": "X", "twitter": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}
 
 
 class DeadlineState(StrEnum):
@@ -63,11 +65,6 @@ class CardMessage:
         return {"text": self.text, "blocks": self.blocks, "metadata": self.metadata}
 
 
-def network_label(network: str) -> str:
-    """Return the network's name as people write it (`x` → `X`)."""
-    return NETWORK_LABELS.get(network.lower(), network.title())
-
-
 def deadline_state(
     case: Case, *, now: datetime, due_soon_after: datetime | None = None
 ) -> DeadlineState:
@@ -91,7 +88,11 @@ def deadline_state(
         if (case.nag_step or 0) >= 1:
             # The ladder's warning is out (timed in business hours): the card agrees with it.
             return DeadlineState.DUE_SOON
-        started = case.posted_at if case.first_response_at is None else case.last_customer_at
+        started = (
+            case.posted_at
+            if case.first_response_at is None
+            else case.last_customer_at or case.posted_at
+        )
         due_soon_after = due_at - (due_at - ensure_utc(started)) * DUE_SOON_FRACTION
     if moment >= ensure_utc(due_soon_after):
         return DeadlineState.DUE_SOON
@@ -204,7 +205,7 @@ def _status(case: Case) -> str:
         return f"Replied{who}{_first_response(case)}"
     if case.status == CaseStatus.RESOLVED:
         who = f" by {user_mention(case.resolved_by)}" if case.resolved_by else ""
-        reason = ResolveReason.describe(case.resolve_reason)
+        reason = describe_resolution(case.resolve_reason, case.resolve_note)
         why = f": {escape_mrkdwn(truncate(reason, 300))}" if reason else ""
         return f"Resolved{who}{why}"
     if case.first_response_at is not None:

@@ -24,10 +24,9 @@ from bot.blocks.compliance import removed_note
 from bot.blocks.ids import ActionId
 from bot.blocks.text import escape_mrkdwn, link, slack_date, truncate, user_mention
 from bot.clock import ensure_utc
-from bot.digest import AgentFigures, Bucket, CaseList, Digest, Window
+from bot.domain.cases import Priority
+from bot.domain.digest import AgentFigures, Bucket, CaseList, Digest, OpenCaseRow, Window
 from bot.durations import format_duration
-from storage.digest import OpenCaseRow
-from storage.models import Priority
 
 Message = tuple[str, list[dict[str, Any]]]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -249,6 +248,15 @@ def _sla(digest: Digest) -> str:
     )
 
 
+def _by_reason(digest: Digest) -> str:
+    """Say how the period's resolved cases were closed, most common reason first."""
+    counts = sorted(
+        digest.resolved_by_reason.items(), key=lambda kv: (-kv[1], kv[0] is None, kv[0] or "")
+    )
+    shown = " · ".join(f"{r.label if r else 'no reason'} {n}" for r, n in counts if n)
+    return f"*Resolved, by reason*\n{shown or 'none resolved'}"
+
+
 def _agent_line(agent: AgentFigures) -> str:
     return (
         f"{_who(agent.user)}: claimed {agent.claimed} · replied {agent.replied} · "
@@ -281,6 +289,7 @@ def digest_blocks(
                     text=f"*Resolved without reply*\n{digest.resolved_without_reply}"
                 ),
                 MarkdownTextObject(text=f"*Still open*\n{digest.still_open}"),
+                MarkdownTextObject(text=_by_reason(digest)),
                 MarkdownTextObject(
                     text="*Time to first response*\n"
                     f"median {_duration(digest.median_response)} · "

@@ -25,9 +25,9 @@ from slack_sdk.models.views import View
 
 from bot.blocks.card import network_label as label_for_network
 from bot.blocks.compliance import removed_note
-from bot.blocks.ids import ActionId, BlockId, CallbackId, OptionValue, ResolveReason
+from bot.blocks.ids import ActionId, BlockId, CallbackId, OptionValue
 from bot.blocks.text import escape_mrkdwn, link, quote, slack_date, truncate
-from storage.models import Case
+from bot.domain.cases import Case, ResolveReason
 
 TITLE_LIMIT = 24
 METADATA_LIMIT = 3000

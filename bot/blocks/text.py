@@ -144,3 +144,11 @@ def compact_number(value: int) -> str:
 def quote(text: str) -> str:
     """Return already-escaped text as a mrkdwn block quote, one `>` per line."""
     return "\n".join(f">{line}" for line in text.split("\n"))
+
+
+NETWORK_LABELS = {"x": "X", "twitter": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}
+
+
+def network_label(network: str) -> str:
+    """Return the network's name as people write it (`x` → `X`)."""
+    return NETWORK_LABELS.get(network.lower(), network.title())

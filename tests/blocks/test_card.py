@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.blocks.card import CardMessage, DeadlineState, deadline_state, render_card
 from bot.blocks.ids import ActionId, BlockId, MetadataEvent
-from storage.models import Case, CaseStatus, Priority
+from bot.domain import Case, CaseStatus, Priority
 
 POSTED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HOSTILE = "<!channel> <@U123> &lt; <https://evil|x>"

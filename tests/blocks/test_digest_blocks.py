@@ -17,10 +17,19 @@ from bot.blocks.digest import (
 )
 from bot.blocks.home import home_view
 from bot.blocks.ids import ActionId
-from bot.digest import AgentFigures, CaseList, Digest, HomeData, Period, period_window
+from bot.digest import period_window
+from bot.domain import (
+    AgentFigures,
+    CaseList,
+    Digest,
+    HomeData,
+    OpenCaseRow,
+    Period,
+    QueueCounts,
+    ResolveReason,
+)
 from bot.sandbox.blockkit import validate_message_blocks, validate_view
 from handlers.commands import parse_share_value
-from storage.digest import OpenCaseRow, QueueCounts
 
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -101,6 +110,15 @@ def test_the_digest_shows_every_figure_and_escapes_social_text() -> None:
     assert "a &amp; b &lt;script&gt;" in shown
     assert ActionId.SHARE_DIGEST in shown
     assert validate_message_blocks(blocks) == []
+
+
+def test_the_digest_groups_resolved_cases_by_reason() -> None:
+    by_reason = {None: 1, ResolveReason.SPAM: 4, ResolveReason.PRAISE: 2}
+    _, blocks = digest_message(digest(resolved_by_reason=by_reason))
+    assert "*Resolved, by reason*\\nSpam 4 · Praise 2 · no reason 1" in str(blocks)
+    assert validate_message_blocks(blocks) == []
+    _, quiet = digest_message(digest())
+    assert "*Resolved, by reason*\\nnone resolved" in str(quiet)
 
 
 def test_the_shared_copy_has_no_button_and_credits_the_sharer() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from slack_sdk.models.views import View
 
-from bot.blocks.ids import ActionId, BlockId, CallbackId, OptionValue, ResolveReason
+from bot.blocks.ids import ActionId, BlockId, CallbackId, OptionValue
 from bot.blocks.modals import (
     ReplySubmission,
     ResolveSubmission,
@@ -23,7 +23,7 @@ from bot.blocks.modals import (
     sending_view,
     sent_view,
 )
-from storage.models import Case, CaseStatus, Priority
+from bot.domain import Case, CaseStatus, Priority, ResolveReason
 
 POSTED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HOSTILE = "<!channel> <@U123> &lt; <https://evil|x>"

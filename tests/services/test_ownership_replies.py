@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from bot.access import AccessPolicy
+from bot.domain import Released
 from bot.errors import (
     AlreadyClaimed,
     CaseClosed,
@@ -170,7 +171,7 @@ async def test_release_resolve_reopen_rules(
         await ownership.resolve(case_id=case_id, user="U0BEN", reason="spam")
     released = await ownership.release(case_id=case_id, user="U0LEAD")
     assert released.case.owner is None
-    assert released.line is not None
+    assert released.event == Released("U0AMY", by="U0LEAD")
     resolved = await ownership.resolve(case_id=case_id, user="U0BEN", reason="spam")
     assert resolved.case.status == CaseStatus.RESOLVED
     assert resolved.case.next_nag_at is None
@@ -181,7 +182,7 @@ async def test_release_resolve_reopen_rules(
     assert reopened.case.status == CaseStatus.OPEN
     assert reopened.case.due_at == clock() + timedelta(hours=1)
     again = await ownership.reopen(case_id=case_id, user="U0AMY")
-    assert again.line is None  # nothing changed
+    assert again.event is None  # nothing changed
 
 
 async def test_reply_answers_the_latest_post_once_per_key(
