@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.blocks.codecs import CaseButton
 from bot.blocks.compliance import removed_note
 from bot.blocks.ids import ActionId, BlockId, MetadataEvent
 from bot.blocks.kit import Json, actions, button, context, mrkdwn, section
@@ -238,9 +239,8 @@ def _owner(case: Case) -> str:
 def button_value(case: Case) -> str:
     """Return what a card button carries: the case id and the state version the card shows
     (`42:7`), so a press on an older drawing, or a replayed request, is recognised as stale."""
-    if case.state_version is None:  # a case not read from the database has no version yet
-        return str(case.id)
-    return f"{case.id}:{case.state_version}"
+    # A case not read from the database has no version yet, and its buttons carry none.
+    return CaseButton(case.id, case.state_version).encode()
 
 
 def _button(label: str, action: ActionId, case: Case, *, primary: bool = False) -> Json:

@@ -5,7 +5,7 @@ the rest."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.blocks.card import network_label
+from bot.blocks.codecs import ShareButton
 from bot.blocks.compliance import removed_note
 from bot.blocks.ids import ActionId
 from bot.blocks.text import escape_mrkdwn, link, slack_date, truncate, user_mention
@@ -29,7 +30,6 @@ from bot.domain.digest import AgentFigures, Bucket, CaseList, Digest, OpenCaseRo
 from bot.durations import format_duration
 
 Message = tuple[str, list[dict[str, Any]]]
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 BAR_WIDTH = 20
 # This many empty buckets in a row fold into one `quiet` line.
@@ -59,9 +59,7 @@ def care_usage(problem: str | None = None) -> str:
 
 def share_value(digest: Digest) -> str:
     """Return the Share button's value: the period and the instant its window is pinned to."""
-    # Microseconds since the epoch, exactly: a window cut at the second would lose the cases
-    # received in the fraction of a second before the digest was drawn.
-    return f"{digest.period}@{(digest.window.end - EPOCH) // timedelta(microseconds=1)}"
+    return ShareButton(digest.period, digest.window.end).encode()
 
 
 def bar(count: int, top: int, width: int = BAR_WIDTH) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.blocks.codecs import ShareButton
 from bot.blocks.digest import (
     bar,
     bar_chart,
@@ -29,7 +30,6 @@ from bot.domain import (
     ResolveReason,
 )
 from bot.sandbox.blockkit import validate_message_blocks, validate_view
-from handlers.commands import parse_share_value
 
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -129,7 +129,8 @@ def test_the_shared_copy_has_no_button_and_credits_the_sharer() -> None:
 
 def test_the_share_value_pins_the_window_exactly() -> None:
     d = digest(window=period_window(Period.TODAY, now=NOW.replace(microsecond=123456), zone=BERLIN))
-    period, at = parse_share_value(share_value(d))
+    parsed = ShareButton.parse(share_value(d))
+    period, at = parsed.period, parsed.at
     assert period == Period.TODAY
     assert at == d.window.end
 

@@ -8,13 +8,11 @@ from typing import Any
 import pytest
 from slack_sdk.models.views import View
 
+from bot.blocks.codecs import case_id_from_metadata, decode_metadata, encode_metadata
 from bot.blocks.ids import ActionId, BlockId, CallbackId, OptionValue
 from bot.blocks.modals import (
     ReplySubmission,
     ResolveSubmission,
-    case_id_from_metadata,
-    decode_metadata,
-    encode_metadata,
     input_errors,
     parse_reply_submission,
     parse_resolve_submission,
