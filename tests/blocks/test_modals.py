@@ -310,11 +310,11 @@ def test_a_removed_post_shows_its_note_in_the_modal() -> None:
     assert "The author deleted this post." in shown
 
 
-def _xrules_case(**overrides: object) -> Case:
+def _xrules_case(**overrides: Any) -> Case:
     from datetime import UTC, datetime
 
     at = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "id": 7,
         "network": "x",
         "external_id": "9",

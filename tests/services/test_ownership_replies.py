@@ -168,11 +168,11 @@ async def test_release_resolve_reopen_rules(
     with pytest.raises(NotAllowed):
         await ownership.release(case_id=case_id, user="U0BEN")
     with pytest.raises(NotAllowed):
-        await ownership.resolve(case_id=case_id, user="U0BEN", reason="spam")
+        await ownership.resolve(case_id=case_id, user="U0BEN", reason=ResolveReason.SPAM)
     released = await ownership.release(case_id=case_id, user="U0LEAD")
     assert released.case.owner is None
     assert released.event == Released("U0AMY", by="U0LEAD")
-    resolved = await ownership.resolve(case_id=case_id, user="U0BEN", reason="spam")
+    resolved = await ownership.resolve(case_id=case_id, user="U0BEN", reason=ResolveReason.SPAM)
     assert resolved.case.status == CaseStatus.RESOLVED
     assert resolved.case.next_nag_at is None
     with pytest.raises(CaseClosed):
