@@ -46,7 +46,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bench.common import POSTGRES_ENV, _reset_postgres, machine, progress
-from bot.blocks.ids import ActionId, BlockId, CallbackId, ResolveReason
+from bot.blocks.ids import ActionId, BlockId, CallbackId
+from bot.domain import ResolveReason
 from bot.sandbox.simulator import SimResponse, SlackSimulator, form_body
 from bot.sandbox.stack import SOURCE_ROOT, Sandbox, free_port, sandbox
 from storage.engine import create_engine, session_factory

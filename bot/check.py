@@ -19,10 +19,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_slack_client
 from bot.cost import poll_cost_lines
+from bot.domain.networks import network_label
 from bot.preflight import (
     TOKEN_ERRORS,
     Finding,
-    network_label,
     probe_slack,
     probe_sources,
     slack_error_words,

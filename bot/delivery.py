@@ -20,10 +20,12 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import leases
-from bot.blocks.card import network_label, render_card
+from bot.blocks.card import render_card
 from bot.blocks.compliance import thread_line
 from bot.blocks.ids import MetadataEvent
 from bot.clock import Clock
+from bot.domain import Case as CaseValue
+from bot.domain.networks import network_label
 from bot.leases import process_id
 from bot.pacing import ChannelPacer
 from bot.slack_errors import (
@@ -38,6 +40,7 @@ from bot.slack_errors import (
 from storage import compliance as compliance_repo
 from storage import repo
 from storage.engine import SessionFactory
+from storage.mapping import case_value
 from storage.models import Case, CaseMessage
 
 log = logging.getLogger(__name__)
@@ -317,9 +320,9 @@ class DeliveryService:
             if not dirty:
                 return
             for case in dirty:
-                await self.update_card(case)
+                await self.update_card(case_value(case))
 
-    async def update_card(self, case: Case) -> None:
+    async def update_card(self, case: CaseValue) -> None:
         """Redraw one posted card from its row and mark it in sync."""
         assert case.card_ts is not None
         assert case.slack_channel is not None
@@ -349,7 +352,7 @@ class DeliveryService:
             await repo.clear_card_dirty(s, case_id=case.id, version=case.card_version)
         self.stats.updates += 1
 
-    async def card_gone(self, case: Case, exc: SlackMessageRefused) -> None:
+    async def card_gone(self, case: Case | CaseValue, exc: SlackMessageRefused) -> None:
         """The case's card (or its thread) was deleted: post a new card if the case is open."""
         async with self._sessions() as s, s.begin():
             reposted = await repo.card_gone(s, case_id=case.id, now=self._clock())
@@ -431,7 +434,7 @@ class DeliveryService:
             async with semaphore:
                 if failure is not None:
                     return
-                card = render_card(case, now=self._clock())
+                card = render_card(case_value(case), now=self._clock())
                 try:
                     ts = await self._post(**card.as_kwargs())
                 except SlackMessageRefused as exc:

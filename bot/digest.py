@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -24,6 +22,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import AccessPolicy, Permission
 from bot.clock import Clock
+
+# The digest's values live in the domain; re-exported for the service's callers.
+from bot.domain.digest import AgentFigures as AgentFigures
+from bot.domain.digest import Bucket as Bucket
+from bot.domain.digest import CaseList as CaseList
+from bot.domain.digest import Digest as Digest
+from bot.domain.digest import HomeData as HomeData
+from bot.domain.digest import Period as Period
+from bot.domain.digest import QueueCounts, Span
+from bot.domain.digest import Window as Window
 from bot.errors import CarebotError
 from bot.sla import ResponsePolicy
 from bot.slack_errors import (
@@ -33,7 +41,6 @@ from bot.slack_errors import (
     classify_slack_error,
 )
 from storage import digest as queries
-from storage.digest import OpenCaseRow, QueueCounts, Span
 from storage.engine import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -47,61 +54,8 @@ DAILY_CHECK = timedelta(minutes=1)
 DAILY_JOB = "daily_digest"
 # The time-to-first-response distribution's buckets, as shares of the normal target.
 RESPONSE_SHARES = (0.25, 0.5, 1.0, 2.0)
-
-
-class Period(StrEnum):
-    """The spans a digest covers; `yesterday` is the daily digest's, not offered in `/care`."""
-
-    TODAY = "today"
-    DAY = "24h"
-    WEEK = "7d"
-    MONTH = "30d"
-    YESTERDAY = "yesterday"
-
-    @property
-    def heading(self) -> str:
-        """Return the period as a heading says it."""
-        return _TITLES[self]
-
-
-_TITLES = {
-    Period.TODAY: "Today",
-    Period.DAY: "Last 24 hours",
-    Period.WEEK: "Last 7 days",
-    Period.MONTH: "Last 30 days",
-    Period.YESTERDAY: "Yesterday",
-}
 USER_PERIODS = (Period.TODAY, Period.DAY, Period.WEEK, Period.MONTH)
 DEFAULT_PERIOD = Period.DAY
-
-
-class Bucket(StrEnum):
-    """The width of one bar of the volume chart."""
-
-    HOUR = "hour"
-    DAY = "day"
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """A period pinned to the calendar: [start, end) in UTC and the edges of its chart buckets."""
-
-    period: Period
-    start: datetime
-    end: datetime
-    bucket: Bucket
-    edges: tuple[datetime, ...]
-    zone: ZoneInfo
-
-    @property
-    def span(self) -> Span:
-        """Return (start, end)."""
-        return self.start, self.end
-
-    def labels(self) -> list[str]:
-        """Return one label per bucket, in local time."""
-        fmt = "%H:00" if self.bucket == Bucket.HOUR else "%a %d"
-        return [edge.astimezone(self.zone).strftime(fmt) for edge in self.edges[:-1]]
 
 
 def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -171,95 +125,6 @@ def open_hours(policy: ResponsePolicy, *, start: datetime, end: datetime) -> lis
     return spans
 
 
-@dataclass(frozen=True, slots=True)
-class AgentFigures:
-    """What one agent did with the period's cases."""
-
-    user: str
-    claimed: int
-    replied: int
-    median_response: timedelta | None
-
-
-@dataclass(frozen=True, slots=True)
-class Digest:
-    """Every figure of a digest, computed at `now` for the cases received in `window`."""
-
-    window: Window
-    now: datetime
-    received: int
-    by_network: dict[str, int]
-    by_priority: dict[str, int]
-    replied: int
-    resolved_without_reply: int
-    still_open: int
-    median_response: timedelta | None
-    p90_response: timedelta | None
-    sla_due: int
-    sla_met: int
-    out_of_hours: int | None
-    agents: list[AgentFigures]
-    oldest_open: list[OpenCaseRow]
-    volume: list[int]
-    # Per volume bucket, (first responses owed, given in time): SLA attainment per day or hour.
-    sla_by_bucket: list[tuple[int, int]] = field(default_factory=list)
-    # The normal first-response target, and how many first responses took up to each of
-    # `response_edges` (then one more count: slower than the last edge).
-    response_target: timedelta | None = None
-    response_edges: tuple[timedelta, ...] = ()
-    response_histogram: list[int] = field(default_factory=list)
-    spend: str | None = None  # this month's X spend, one mrkdwn line (None: not metered)
-
-    @property
-    def period(self) -> Period:
-        """Return the period."""
-        return self.window.period
-
-    @property
-    def breaches(self) -> int:
-        """Return how many owed first responses came late or not at all."""
-        return self.sla_due - self.sla_met
-
-    @property
-    def sla_attainment(self) -> float | None:
-        """Return the share of owed first responses given in time (None: none owed)."""
-        return self.sla_met / self.sla_due if self.sla_due else None
-
-
-@dataclass(frozen=True, slots=True)
-class CaseList:
-    """Some open cases in display order, and how many there are in all."""
-
-    cases: list[OpenCaseRow]
-    total: int
-    now: datetime
-
-    @property
-    def rest(self) -> int:
-        """Return how many open cases are not in the list."""
-        return max(self.total - len(self.cases), 0)
-
-
-@dataclass(frozen=True, slots=True)
-class HomeData:
-    """What the App Home shows one user."""
-
-    user: str
-    mine: CaseList
-    counts: QueueCounts | None  # None: the user is not an agent, so no team figures
-    sla_due: int
-    sla_met: int
-    now: datetime
-    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    spend: str | None = None  # this month's X spend, shown to leads
-    open_by_network: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def sla_attainment(self) -> float | None:
-        """Return today's share of owed first responses given in time (None: none owed)."""
-        return self.sla_met / self.sla_due if self.sla_due else None
-
-
 def _seconds(value: float | None) -> timedelta | None:
     return None if value is None else timedelta(seconds=round(value))
 
@@ -319,6 +184,7 @@ class DigestService:
                 s, span=window.span, edges=[e.total_seconds() for e in edges]
             )
             agents = await queries.agent_totals(s, span=window.span)
+            by_reason = await queries.resolved_by_reason(s, span=window.span)
             oldest = await queries.oldest_open(s, limit=OLDEST_OPEN)
         by_network: dict[str, int] = {}
         by_priority: dict[str, int] = {}
@@ -357,6 +223,7 @@ class DigestService:
             response_edges=edges,
             response_histogram=histogram,
             spend=await self._spend() if self._spend is not None else None,
+            resolved_by_reason=by_reason,
         )
 
     async def queue(self, *, user: str) -> CaseList:

@@ -22,7 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import Clock, ensure_utc
-from bot.preflight import Finding, network_label, probe_slack
+from bot.domain.networks import network_label
+from bot.preflight import Finding, probe_slack
 from bot.settings import Settings
 from storage import repo
 from storage.engine import SessionFactory

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.blocks.card import network_label
 from bot.blocks.text import link, slack_date, user_mention
 from bot.clock import Clock, ensure_utc
+from bot.domain.networks import network_label
 from bot.sla import LAST_STEP, Ladder, NagDecision, NagStep, ResponsePolicy
 from bot.slack_errors import (
     SlackDeliveryError,

@@ -1,6 +1,7 @@
 """Ownership: claim, release, resolve and reopen. Each is a permission check, one conditional
-UPDATE and an event in the log, in one transaction; the caller redraws the card from the row
-that comes back (ARCHITECTURE rules 1 and 2)."""
+UPDATE and an event in the log, in one transaction; the caller redraws the card from the case
+that comes back and turns the domain event into its thread line (ARCHITECTURE rules 1 and 2).
+The checks of who may reply or resolve, and loading a case, live here for every service."""
 
 from __future__ import annotations
 
@@ -11,18 +12,14 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import AccessPolicy, Permission
-from bot.blocks.ids import ResolveReason
-from bot.blocks.lines import (
-    claimed_line,
-    released_line,
-    reopened_line,
-    resolved_line,
-)
 from bot.clock import Clock
+from bot.domain import Case as CaseValue
+from bot.domain import CaseEvent, CaseStatus, Claimed, Released, Reopened, Resolved, ResolveReason
 from bot.errors import AlreadyClaimed, CaseClosed, CaseNotFound, StaleAction
 from storage import cases, repo
 from storage.engine import SessionFactory
-from storage.models import Case, CaseStatus
+from storage.mapping import case_value
+from storage.models import Case
 
 # Given a case being reopened and the time, return its new deadline and first nag time.
 Reschedule = Callable[[Case, datetime], tuple[datetime, datetime | None]]
@@ -30,10 +27,10 @@ Reschedule = Callable[[Case, datetime], tuple[datetime, datetime | None]]
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """The case after an action, and the thread line announcing it (None: nothing changed)."""
+    """The case after an action, and what happened to it (None: nothing changed)."""
 
-    case: Case
-    line: str | None
+    case: CaseValue
+    event: CaseEvent | None
 
 
 class OwnershipService:
@@ -57,18 +54,18 @@ class OwnershipService:
         await self._access.require(Permission.CLAIM, user)
         now = self._clock()
         async with self._sessions() as s, s.begin():
-            case = await self._load(s, case_id)
+            case = await load_case(s, case_id)
             # Most presses after the first find an owner already: refuse those with a read, so a
             # crowd of late presses does not queue for the write lock. The conditional UPDATE
             # below still decides every real race.
             if case.owner is None:
                 won = await cases.claim(s, case_id=case_id, user=user, now=now)
-                case = await self._load(s, case_id)  # we won, or lost a race: see who owns it
+                case = await load_case(s, case_id)  # we won, or lost a race: see who owns it
                 if won:
                     repo.add_event(s, case_id=case_id, actor=user, kind="claimed", at=now)
-                    return Change(case, claimed_line(user))
+                    return Change(case_value(case), Claimed(user))
         if case.owner == user:
-            return Change(case, None)
+            return Change(case_value(case), None)
         if case.status == CaseStatus.RESOLVED:
             raise CaseClosed()
         assert case.owner is not None
@@ -78,75 +75,105 @@ class OwnershipService:
         """Return the case to the queue (its owner, or a lead)."""
         now = self._clock()
         async with self._sessions() as s, s.begin():
-            case = await self._load(s, case_id)
+            case = await load_case(s, case_id)
             _require_fresh(case, seen, "Release")
             if case.owner is None:
-                return Change(case, None)
+                return Change(case_value(case), None)
             owner = case.owner
             await self._access.require(Permission.RELEASE, user, owner=owner)
             if not await cases.release(s, case_id=case_id, owner=owner, now=now):
-                return Change(await self._load(s, case_id), None)
+                return Change(case_value(await load_case(s, case_id)), None)
             repo.add_event(
                 s, case_id=case_id, actor=user, kind="released", at=now, detail={"owner": owner}
             )
-            case = await self._load(s, case_id)
-        return Change(case, released_line(owner, by=user if user != owner else None))
+            case = await load_case(s, case_id)
+        return Change(case_value(case), Released(owner, by=user if user != owner else None))
 
-    async def check_can_resolve(self, *, case_id: int, user: str, seen: int | None = None) -> Case:
+    async def check_can_resolve(
+        self, *, case_id: int, user: str, seen: int | None = None
+    ) -> CaseValue:
         """Return the case if `user` may resolve it, else raise why not."""
         async with self._sessions() as s:
-            case = await self._load(s, case_id)
-        await self._require_resolver(case, user)
+            case = await load_case(s, case_id)
+        await require_resolver(self._access, case, user)
         _require_fresh(case, seen, "Resolve")
-        return case
+        return case_value(case)
 
     async def resolve(
-        self, *, case_id: int, user: str, reason: str | None = None, seen: int | None = None
+        self,
+        *,
+        case_id: int,
+        user: str,
+        reason: ResolveReason | None = None,
+        note: str | None = None,
+        seen: int | None = None,
     ) -> Change:
         """Close a case that needs no reply (owner or lead; any agent when unclaimed)."""
         now = self._clock()
         async with self._sessions() as s, s.begin():
-            case = await self._load(s, case_id)
+            case = await load_case(s, case_id)
             if seen is not None and case.state_version != seen:
                 # A replayed or stale Resolve: say so, whether or not it is closed now.
                 raise StaleAction("Resolve")
-            await self._require_resolver(case, user)
-            if not await cases.resolve(s, case_id=case_id, user=user, reason=reason, now=now):
-                return Change(case, None)
+            await require_resolver(self._access, case, user)
+            note = note.strip() if note and note.strip() else None
+            if not await cases.resolve(
+                s, case_id=case_id, user=user, reason=reason, note=note, now=now
+            ):
+                return Change(case_value(case), None)
             repo.add_event(
-                s, case_id=case_id, actor=user, kind="resolved", at=now, detail={"reason": reason}
+                s,
+                case_id=case_id,
+                actor=user,
+                kind="resolved",
+                at=now,
+                detail={"reason": reason, "note": note},
             )
-            case = await self._load(s, case_id)
-        return Change(case, resolved_line(user, ResolveReason.describe(reason)))
+            case = await load_case(s, case_id)
+        return Change(case_value(case), Resolved(user, reason, note))
 
     async def reopen(self, *, case_id: int, user: str, seen: int | None = None) -> Change:
         """Put a resolved case back in the queue with a fresh deadline."""
         await self._access.require(Permission.REOPEN, user)
         now = self._clock()
         async with self._sessions() as s, s.begin():
-            case = await self._load(s, case_id)
+            case = await load_case(s, case_id)
             _require_fresh(case, seen, "Reopen")
             due_at, nag_at = self._reschedule(case, now)
             if not await cases.reopen(
                 s, case_id=case_id, due_at=due_at, next_nag_at=nag_at, now=now
             ):
-                return Change(case, None)
+                return Change(case_value(case), None)
             repo.add_event(s, case_id=case_id, actor=user, kind="reopened", at=now)
-            case = await self._load(s, case_id)
-        return Change(case, reopened_line(user))
+            case = await load_case(s, case_id)
+        return Change(case_value(case), Reopened(user))
 
-    async def _require_resolver(self, case: Case, user: str) -> None:
-        await self._access.require(Permission.RESOLVE, user)
-        if case.status == CaseStatus.RESOLVED:
-            raise CaseClosed()
-        await self._access.require(Permission.RESOLVE, user, owner=case.owner)
 
-    @staticmethod
-    async def _load(session: AsyncSession, case_id: int) -> Case:
-        case = await cases.get_case(session, case_id=case_id)
-        if case is None:
-            raise CaseNotFound(case_id)
-        return case
+async def load_case(session: AsyncSession, case_id: int) -> Case:
+    """Return the case row, or raise CaseNotFound."""
+    case = await cases.get_case(session, case_id=case_id)
+    if case is None:
+        raise CaseNotFound(case_id)
+    return case
+
+
+async def require_resolver(access: AccessPolicy, case: Case, user: str) -> None:
+    """Raise unless `user` may resolve the case now (owner or lead; any agent when unclaimed)."""
+    await _require_open(access, Permission.RESOLVE, case, user)
+
+
+async def require_replier(access: AccessPolicy, case: Case, user: str) -> None:
+    """Raise unless `user` may reply to the case now."""
+    await _require_open(access, Permission.REPLY, case, user)
+
+
+async def _require_open(
+    access: AccessPolicy, permission: Permission, case: Case, user: str
+) -> None:
+    await access.require(permission, user)
+    if case.status == CaseStatus.RESOLVED:
+        raise CaseClosed()
+    await access.require(permission, user, owner=case.owner)
 
 
 def _require_fresh(case: Case, seen: int | None, what: str) -> None:

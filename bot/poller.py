@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from bot import leases
-from bot.blocks.card import network_label
 from bot.clock import Clock, ensure_utc
 from bot.delivery import SlackRejected, SlackUnavailable
+from bot.domain.networks import network_label
 from bot.durations import format_duration
 from bot.errors import NetworkAuthError, NetworkRateLimited, SourceError
 from bot.ingest import IngestService

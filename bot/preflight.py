@@ -14,6 +14,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.networks import network_label
 from bot.errors import ConfigError, NetworkAuthError, SourceError
 from bot.settings import Settings, mask
 from bot.sources import Source
@@ -109,11 +110,6 @@ def unreachable(url: str, exc: BaseException) -> str:
     """Say that a service at `url` did not answer, and how it failed."""
     detail = str(exc).strip() or type(exc).__name__
     return f"cannot reach {url} ({detail})"
-
-
-def network_label(network: str) -> str:
-    """Return a network's name as people write it."""
-    return "X" if network == "x" else network.title()
 
 
 async def probe_sources(sources: Sequence[Source]) -> list[Finding]:

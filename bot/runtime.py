@@ -45,9 +45,10 @@ from bot.ownership import OwnershipService
 from bot.pacing import ChannelPacer
 from bot.poller import HEARTBEAT, Poller, source_checks
 from bot.preflight import config_error, probe_slack
-from bot.replies import PENDING_GRACE, ReplyService, ReplySettler
+from bot.replies import ReplyService
 from bot.scheduler import Scheduler
 from bot.settings import Settings
+from bot.settler import PENDING_GRACE, ReplySettler
 from bot.sla import ResponsePolicy, start_deadline
 from bot.socket_mode import SocketModeLink
 from bot.sources import Source

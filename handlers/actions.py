@@ -21,7 +21,7 @@ async def on_claim(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], 
     """Claim the case for whoever pressed the button."""
     await ack()
     change = await deps.ownership.claim(case_id=case_id_of(action), user=user_of(body))
-    await publish_change(deps.delivery, change.case, change.line)
+    await publish_change(deps.delivery, change.case, change.event)
 
 
 async def on_release(
@@ -32,7 +32,7 @@ async def on_release(
     change = await deps.ownership.release(
         case_id=case_id_of(action), user=user_of(body), seen=seen_version_of(action)
     )
-    await publish_change(deps.delivery, change.case, change.line)
+    await publish_change(deps.delivery, change.case, change.event)
 
 
 async def on_reopen(
@@ -43,7 +43,7 @@ async def on_reopen(
     change = await deps.ownership.reopen(
         case_id=case_id_of(action), user=user_of(body), seen=seen_version_of(action)
     )
-    await publish_change(deps.delivery, change.case, change.line)
+    await publish_change(deps.delivery, change.case, change.event)
 
 
 async def on_reply(

@@ -5,7 +5,6 @@ limit holds however long the figures take."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -14,8 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import Permission
 from bot.app import Deps
+from bot.blocks.codecs import ShareButton
 from bot.blocks.digest import (
-    EPOCH,
     Message,
     care_usage,
     digest_message,
@@ -27,7 +26,7 @@ from bot.charts import post_charts
 from bot.digest import DEFAULT_PERIOD, USER_PERIODS, Period
 from bot.errors import CarebotError
 from handlers.errors import guarded
-from handlers.parsing import StaleRequest, user_of
+from handlers.parsing import user_of
 
 PERIOD_CHOICES = "today, 24h, 7d or 30d"
 
@@ -81,14 +80,6 @@ def parse_care(text: str) -> CareRequest:
     return CareRequest(subcommand)
 
 
-def parse_share_value(value: object) -> tuple[Period, datetime]:
-    """Return the period and pinned instant a Share button carries (`7d@<µs since epoch>`)."""
-    period, _, stamp = str(value or "").partition("@")
-    if period not in {p.value for p in Period} or not stamp.isdigit():
-        raise StaleRequest()
-    return Period(period), EPOCH + timedelta(microseconds=int(stamp))
-
-
 async def _answer(request: CareRequest, user: str, deps: Deps) -> Message:
     if request.subcommand == Subcommand.DIGEST:
         digest = await deps.digest.digest_for(user=user, period=request.period)
@@ -122,10 +113,10 @@ async def on_share_digest(
 ) -> None:
     """Post the digest the button sits under to the channel, for everyone to see, with charts."""
     await ack()
-    period, at = parse_share_value(action.get("value"))
+    share = ShareButton.parse(action.get("value"))
     user = user_of(body)
     digest = await deps.digest.digest_for(
-        user=user, period=period, at=at, permission=Permission.SHARE_DIGEST
+        user=user, period=share.period, at=share.at, permission=Permission.SHARE_DIGEST
     )
     text, blocks = digest_message(digest, shared_by=user)
     await respond(text=text, blocks=blocks, response_type="in_channel", replace_original=False)

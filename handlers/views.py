@@ -24,11 +24,11 @@ from bot.blocks.modals import (
 )
 from bot.cards import publish_change
 from bot.delivery import SLACK_CALL_ERRORS
+from bot.domain import Case
 from bot.errors import CarebotError
 from bot.replies import ReplyNotSent, ReplyOutcome, ReplyUnconfirmed, start_reply
 from handlers.errors import guarded
 from handlers.parsing import user_of
-from storage.models import Case
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +126,14 @@ async def on_resolve_submit(
     """Resolve the case with the chosen reason and note."""
     submission = parse_resolve_submission(view)
     await ack()
-    reason = submission.reason.label if submission.reason else None
-    if submission.note:
-        reason = f"{reason}: {submission.note}" if reason else submission.note
     change = await deps.ownership.resolve(
-        case_id=submission.case_id, user=user_of(body), reason=reason, seen=submission.seen
+        case_id=submission.case_id,
+        user=user_of(body),
+        reason=submission.reason,
+        note=submission.note,
+        seen=submission.seen,
     )
-    await publish_change(deps.delivery, change.case, change.line)
+    await publish_change(deps.delivery, change.case, change.event)
 
 
 def register(app: AsyncApp) -> None:

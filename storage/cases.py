@@ -70,7 +70,13 @@ async def release(session: AsyncSession, *, case_id: int, owner: str, now: datet
 
 
 async def resolve(
-    session: AsyncSession, *, case_id: int, user: str, reason: str | None, now: datetime
+    session: AsyncSession,
+    *,
+    case_id: int,
+    user: str,
+    reason: str | None,
+    now: datetime,
+    note: str | None = None,
 ) -> bool:
     """Close the case if it is not closed yet."""
     result = await session.execute(
@@ -82,6 +88,7 @@ async def resolve(
             resolved_at=now,
             resolved_by=user,
             resolve_reason=reason,
+            resolve_note=note,
             next_nag_at=None,
             **_bump_card(now),
         )
@@ -107,6 +114,7 @@ async def reopen(
             resolved_at=None,
             resolved_by=None,
             resolve_reason=None,
+            resolve_note=None,
             due_at=due_at,
             breached_at=None,
             nag_step=0,

@@ -35,10 +35,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.cases import ResolveReason
+from bot.domain.digest import OpenCaseRow, QueueCounts, Span
 from storage.models import Case, CaseStatus, DigestRun, Priority
-
-# A time range [start, end) as aware UTC datetimes.
-Span = tuple[datetime, datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,34 +64,6 @@ class AgentTotals:
     claimed: int
     replied: int
     median_response_seconds: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class OpenCaseRow:
-    """What a list line shows about an open case (no full row, no relationships)."""
-
-    id: int
-    network: str
-    author_handle: str
-    text: str
-    priority: str
-    owner: str | None
-    posted_at: datetime
-    due_at: datetime | None
-    slack_channel: str | None
-    card_ts: str | None
-    url: str
-    content_removed: str | None = None  # why the post's text is gone (content compliance)
-
-
-@dataclass(frozen=True, slots=True)
-class QueueCounts:
-    """The team's open cases at a glance."""
-
-    open: int
-    unclaimed: int
-    overdue: int
-    urgent: int
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -288,6 +259,22 @@ async def response_percentiles(
 def _interpolate(at: dict[int, float], position: float) -> float:
     lo, hi = math.floor(position), math.ceil(position)
     return at[lo] + (at[hi] - at[lo]) * (position - lo)
+
+
+async def resolved_by_reason(
+    session: AsyncSession, *, span: Span
+) -> dict[ResolveReason | None, int]:
+    """Return how many of the period's cases are resolved, per reason (None: none given)."""
+    rows = await session.execute(
+        select(Case.resolve_reason, func.count())
+        .where(_received_in(span), Case.status == CaseStatus.RESOLVED)
+        .group_by(Case.resolve_reason)
+    )
+    counts: dict[ResolveReason | None, int] = {}
+    for reason, count in rows:
+        key = ResolveReason.parse(reason)
+        counts[key] = counts.get(key, 0) + int(count)
+    return counts
 
 
 async def agent_totals(session: AsyncSession, *, span: Span) -> list[AgentTotals]:

@@ -26,6 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# The domain's enums, re-exported: the columns and the queries name them from here too.
+from bot.domain.cases import CaseStatus as CaseStatus
+from bot.domain.cases import Priority as Priority
+from bot.domain.cases import ResolveReason
 from storage.types import UTCDateTime, network_text
 
 NAMING = {
@@ -42,21 +46,6 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
-
-
-class CaseStatus(StrEnum):
-    """Where a case stands: waiting for our reply, replied to, or closed."""
-
-    OPEN = "open"
-    REPLIED = "replied"
-    RESOLVED = "resolved"
-
-
-class Priority(StrEnum):
-    """How fast the first response must come."""
-
-    NORMAL = "normal"
-    URGENT = "urgent"
 
 
 class CardState(StrEnum):
@@ -123,7 +112,9 @@ class Case(Base):
     last_response_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(32))
-    resolve_reason: Mapped[str | None] = mapped_column(network_text(300))
+    # A ResolveReason value; what the agent wrote goes in `resolve_note` (migration 0007).
+    resolve_reason: Mapped[ResolveReason | None] = mapped_column(network_text(300))
+    resolve_note: Mapped[str | None] = mapped_column(network_text(300))
     due_at: Mapped[datetime | None]
     breached_at: Mapped[datetime | None]
     nag_step: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))

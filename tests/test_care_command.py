@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.blocks.codecs import ShareButton
 from bot.digest import Period
-from handlers.commands import CareRequest, CareUsage, Subcommand, parse_care, parse_share_value
+from handlers.commands import CareRequest, CareUsage, Subcommand, parse_care
 from handlers.parsing import StaleRequest
 
 
@@ -50,4 +51,4 @@ def test_bad_input_names_the_bad_part(text: str, problem: str) -> None:
 @pytest.mark.parametrize("value", [None, "", "7d", "week@1", "7d@soon", "7d@-5"])
 def test_a_tampered_share_value_is_stale(value: object) -> None:
     with pytest.raises(StaleRequest):
-        parse_share_value(value)
+        ShareButton.parse(value)

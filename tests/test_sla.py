@@ -4,6 +4,7 @@ rungs and its end, and silence once a case is replied to or resolved."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.blocks.card import DeadlineState, deadline_state
+from bot.domain.cases import Case, CaseStatus, Priority
 from bot.durations import BusinessHours, parse_business_hours
 from bot.sla import (
     Ladder,
@@ -22,7 +24,6 @@ from bot.sla import (
     start_deadline,
     subtract_business_time,
 )
-from storage.models import Case, CaseStatus, Priority
 
 BERLIN = ZoneInfo("Europe/Berlin")
 OFFICE = parse_business_hours("Mon-Fri 09:00-17:00")
@@ -258,6 +259,11 @@ def test_no_deadline_no_nags() -> None:
 def card_case(**overrides: Any) -> Case:
     values: dict[str, Any] = {
         "id": 1,
+        "network": "x",
+        "author_handle": "dana",
+        "author_name": "Dana",
+        "text": "@acme where is my parcel?",
+        "url": "https://x.com/dana/status/1",
         "posted_at": T0,
         "last_customer_at": T0,
         "status": CaseStatus.OPEN,
@@ -279,9 +285,9 @@ def test_a_reopened_case_shows_its_next_response_deadline_not_met() -> None:
     assert deadline_state(case, now=follow_up + timedelta(minutes=5)) == DeadlineState.ON_TRACK
     assert deadline_state(case, now=follow_up + timedelta(minutes=50)) == DeadlineState.DUE_SOON
     assert deadline_state(case, now=follow_up + timedelta(minutes=61)) == DeadlineState.OVERDUE
-    case.status = CaseStatus.REPLIED
+    case = replace(case, status=CaseStatus.REPLIED)
     assert deadline_state(case, now=follow_up + timedelta(minutes=30)) == DeadlineState.MET
-    case.breached_at = follow_up + timedelta(hours=1)
+    case = replace(case, breached_at=follow_up + timedelta(hours=1))
     assert deadline_state(case, now=follow_up + timedelta(hours=2)) == DeadlineState.MISSED
 
 

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.blocks.codecs import CaseButton
 from bot.blocks.compliance import removed_note
-from bot.blocks.ids import ActionId, BlockId, MetadataEvent, ResolveReason
+from bot.blocks.ids import ActionId, BlockId, MetadataEvent
 from bot.blocks.kit import Json, actions, button, context, mrkdwn, section
 from bot.blocks.text import (
     compact_number,
@@ -20,15 +21,14 @@ from bot.blocks.text import (
     user_mention,
 )
 from bot.clock import ensure_utc
+from bot.domain.cases import Case, CaseStatus, Priority, describe_resolution
+from bot.domain.networks import network_icon, network_label
 from bot.durations import format_duration
-from bot.sources.registry import network_spec
-from storage.models import Case, CaseStatus, Priority
 
 SECTION_TEXT_LIMIT = 3000
 FALLBACK_EXCERPT = 150
 # The last quarter of the response window counts as "due soon".
 DUE_SOON_FRACTION = 0.25
-NETWORK_LABELS = {"x": "X", "twitter": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}
 
 
 class DeadlineState(StrEnum):
@@ -64,17 +64,6 @@ class CardMessage:
         return {"text": self.text, "blocks": self.blocks, "metadata": self.metadata}
 
 
-def network_label(network: str) -> str:
-    """Return the network's name as people write it (`x` → `X`)."""
-    return NETWORK_LABELS.get(network.lower(), network.title())
-
-
-def network_icon(network: str) -> str:
-    """Return the network's emoji as its registry spec names it (`x` → `:bird:`), or ''."""
-    spec = network_spec(network)
-    return spec.icon if spec is not None else ""
-
-
 def deadline_state(
     case: Case, *, now: datetime, due_soon_after: datetime | None = None
 ) -> DeadlineState:
@@ -98,7 +87,11 @@ def deadline_state(
         if (case.nag_step or 0) >= 1:
             # The ladder's warning is out (timed in business hours): the card agrees with it.
             return DeadlineState.DUE_SOON
-        started = case.posted_at if case.first_response_at is None else case.last_customer_at
+        started = (
+            case.posted_at
+            if case.first_response_at is None
+            else case.last_customer_at or case.posted_at
+        )
         due_soon_after = due_at - (due_at - ensure_utc(started)) * DUE_SOON_FRACTION
     if moment >= ensure_utc(due_soon_after):
         return DeadlineState.DUE_SOON
@@ -212,7 +205,7 @@ def _status(case: Case) -> str:
         return f"Replied{who}{_first_response(case)}"
     if case.status == CaseStatus.RESOLVED:
         who = f" by {user_mention(case.resolved_by)}" if case.resolved_by else ""
-        reason = ResolveReason.describe(case.resolve_reason)
+        reason = describe_resolution(case.resolve_reason, case.resolve_note)
         why = f": {escape_mrkdwn(truncate(reason, 300))}" if reason else ""
         return f"Resolved{who}{why}"
     if case.first_response_at is not None:
@@ -245,9 +238,8 @@ def _owner(case: Case) -> str:
 def button_value(case: Case) -> str:
     """Return what a card button carries: the case id and the state version the card shows
     (`42:7`), so a press on an older drawing, or a replayed request, is recognised as stale."""
-    if case.state_version is None:  # a case not read from the database has no version yet
-        return str(case.id)
-    return f"{case.id}:{case.state_version}"
+    # A case not read from the database has no version yet, and its buttons carry none.
+    return CaseButton(case.id, case.state_version).encode()
 
 
 def _button(label: str, action: ActionId, case: Case, *, primary: bool = False) -> Json:

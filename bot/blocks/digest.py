@@ -5,7 +5,7 @@ the rest."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -19,18 +19,17 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.blocks.card import network_label
+from bot.blocks.codecs import ShareButton
 from bot.blocks.compliance import removed_note
 from bot.blocks.ids import ActionId
 from bot.blocks.text import escape_mrkdwn, link, slack_date, truncate, user_mention
 from bot.clock import ensure_utc
-from bot.digest import AgentFigures, Bucket, CaseList, Digest, Window
+from bot.domain.cases import Priority
+from bot.domain.digest import AgentFigures, Bucket, CaseList, Digest, OpenCaseRow, Window
+from bot.domain.networks import network_label
 from bot.durations import format_duration
-from storage.digest import OpenCaseRow
-from storage.models import Priority
 
 Message = tuple[str, list[dict[str, Any]]]
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 BAR_WIDTH = 20
 # This many empty buckets in a row fold into one `quiet` line.
@@ -60,9 +59,7 @@ def care_usage(problem: str | None = None) -> str:
 
 def share_value(digest: Digest) -> str:
     """Return the Share button's value: the period and the instant its window is pinned to."""
-    # Microseconds since the epoch, exactly: a window cut at the second would lose the cases
-    # received in the fraction of a second before the digest was drawn.
-    return f"{digest.period}@{(digest.window.end - EPOCH) // timedelta(microseconds=1)}"
+    return ShareButton(digest.period, digest.window.end).encode()
 
 
 def bar(count: int, top: int, width: int = BAR_WIDTH) -> str:
@@ -249,6 +246,15 @@ def _sla(digest: Digest) -> str:
     )
 
 
+def _by_reason(digest: Digest) -> str:
+    """Say how the period's resolved cases were closed, most common reason first."""
+    counts = sorted(
+        digest.resolved_by_reason.items(), key=lambda kv: (-kv[1], kv[0] is None, kv[0] or "")
+    )
+    shown = " · ".join(f"{r.label if r else 'no reason'} {n}" for r, n in counts if n)
+    return f"*Resolved, by reason*\n{shown or 'none resolved'}"
+
+
 def _agent_line(agent: AgentFigures) -> str:
     return (
         f"{_who(agent.user)}: claimed {agent.claimed} · replied {agent.replied} · "
@@ -281,6 +287,7 @@ def digest_blocks(
                     text=f"*Resolved without reply*\n{digest.resolved_without_reply}"
                 ),
                 MarkdownTextObject(text=f"*Still open*\n{digest.still_open}"),
+                MarkdownTextObject(text=_by_reason(digest)),
                 MarkdownTextObject(
                     text="*Time to first response*\n"
                     f"median {_duration(digest.median_response)} · "

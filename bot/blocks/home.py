@@ -15,10 +15,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blocks.card import network_label
 from bot.blocks.digest import case_line
 from bot.blocks.text import escape_mrkdwn
-from bot.digest import HomeData
+from bot.domain.digest import HomeData
+from bot.domain.networks import network_label
 
 
 def _attainment(data: HomeData) -> str:

@@ -67,37 +67,3 @@ class OptionValue(StrEnum):
     """Values of the fixed options in modal checkboxes."""
 
     RESOLVE_AFTER = "resolve"
-
-
-class ResolveReason(StrEnum):
-    """Why a case was closed, as offered by the Resolve modal; the value is what is stored."""
-
-    PRAISE = "praise"
-    SPAM = "spam"
-    DUPLICATE = "duplicate"
-    HANDLED_ELSEWHERE = "handled_elsewhere"
-    OTHER = "other"
-
-    @property
-    def label(self) -> str:
-        """Return the reason as people read it."""
-        return _REASON_LABELS[self]
-
-    @classmethod
-    def describe(cls, raw: str | None) -> str | None:
-        """Return the label for a stored reason value, or the raw text when it is not one."""
-        if raw is None or not raw.strip():
-            return None
-        try:
-            return cls(raw).label
-        except ValueError:
-            return raw
-
-
-_REASON_LABELS = {
-    ResolveReason.PRAISE: "Praise",
-    ResolveReason.SPAM: "Spam",
-    ResolveReason.DUPLICATE: "Duplicate",
-    ResolveReason.HANDLED_ELSEWHERE: "Handled elsewhere",
-    ResolveReason.OTHER: "Other",
-}

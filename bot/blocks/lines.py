@@ -1,10 +1,22 @@
-"""Short texts: the lines posted in a card's thread when something happens to its case, the nags,
-and the ephemeral answers to agents. Social text in them is escaped and quoted, never trusted."""
+"""Short texts: the lines posted in a card's thread when something happens to its case (rendered
+from the services' domain events by `thread_line`), the nags, and the ephemeral answers to agents.
+Social text in them is escaped and quoted, never trusted."""
 
 from __future__ import annotations
 
-from bot.blocks.ids import ActionId, ResolveReason
+from bot.blocks.ids import ActionId
 from bot.blocks.text import escape_mrkdwn, link, quote, truncate, user_mention
+from bot.domain.cases import describe_resolution
+from bot.domain.events import (
+    CaseEvent,
+    Claimed,
+    Released,
+    Reopened,
+    ReplyNotPosted,
+    ReplySent,
+    Resolved,
+)
+from bot.domain.networks import network_label
 
 # Thread lines quote customer and agent text; a few thousand characters is plenty to read in a
 # thread and stays far below Slack's 40,000-character message limit.
@@ -19,6 +31,25 @@ _NOT_ALLOWED = {
     ActionId.REOPEN: "reopen cases",
     ActionId.SHARE_DIGEST: "share the digest",
 }
+
+
+def thread_line(event: CaseEvent) -> str:
+    """Say in the card's thread what `event` did to the case."""
+    match event:
+        case Claimed(user):
+            return claimed_line(user)
+        case Released(owner, by):
+            return released_line(owner, by=by)
+        case Resolved(user, reason, note):
+            return resolved_line(user, describe_resolution(reason, note))
+        case Reopened(user):
+            return reopened_line(user)
+        case ReplySent(user, text, url, network, claimed):
+            return reply_line(
+                user, text, url, network_label=network_label(network), claimed=claimed
+            )
+        case ReplyNotPosted(user, reason, network):
+            return reply_not_posted_line(user, reason, network_label=network_label(network))
 
 
 def claimed_line(user: str) -> str:
@@ -38,7 +69,7 @@ def released_line(user: str, by: str | None = None) -> str:
 
 def resolved_line(user: str, reason: str | None = None) -> str:
     """Say that `user` resolved the case, with the reason when one was given."""
-    described = ResolveReason.describe(reason)
+    described = describe_resolution(reason, None)
     why = f": {escape_mrkdwn(truncate(described, REASON_LIMIT))}" if described else "."
     return f":white_check_mark: {user_mention(user)} resolved this{why}"
 

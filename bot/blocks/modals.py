@@ -1,10 +1,9 @@
-"""The Reply and Resolve modals, the views a reply passes through while it is sent, the
-`private_metadata` codec that ties a view to its case, and readers for the submitted state.
+"""The Reply and Resolve modals, the views a reply passes through while it is sent, and readers
+for the submitted state (the `private_metadata` that ties a view to its case is bot/blocks/codecs).
 Knowing a modal's layout and reading its submission live together so they cannot drift apart."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,18 +22,18 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blocks.card import network_label as label_for_network
+from bot.blocks.codecs import ModalMetadata
 from bot.blocks.compliance import removed_note
-from bot.blocks.ids import ActionId, BlockId, CallbackId, OptionValue, ResolveReason
+from bot.blocks.ids import ActionId, BlockId, CallbackId, OptionValue
 from bot.blocks.text import escape_mrkdwn, link, quote, slack_date, truncate
-from storage.models import Case
+from bot.domain.cases import Case, ResolveReason
+from bot.domain.networks import network_label as label_for_network
 
 TITLE_LIMIT = 24
-METADATA_LIMIT = 3000
 # Slack caps plain_text_input at 3000 characters whatever we ask for.
 INPUT_LIMIT = 3000
 POST_PREVIEW_LIMIT = 2000
-# Reason and note share the case's 300-character `resolve_reason` column.
+# The note has a 300-character column of its own (`resolve_note`); the limit stays as it was.
 RESOLVE_NOTE_LIMIT = 250
 
 
@@ -55,38 +54,6 @@ class ResolveSubmission:
     reason: ResolveReason | None
     note: str | None
     seen: int | None = None  # the case's state version on the card the Resolve was pressed on
-
-
-def encode_metadata(**values: Any) -> str:
-    """Encode values as compact JSON for a view's `private_metadata`."""
-    try:
-        encoded = json.dumps(values, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"private_metadata values must be plain JSON: {exc}") from exc
-    if len(encoded) > METADATA_LIMIT:
-        raise ValueError(f"private_metadata is {len(encoded)} characters; Slack allows 3000")
-    return encoded
-
-
-def decode_metadata(text: str | None) -> dict[str, Any]:
-    """Decode a view's `private_metadata`, raising ValueError when it is not what we wrote."""
-    if not text:
-        raise ValueError("private_metadata is empty; this view was not opened by Carebot")
-    try:
-        decoded = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"private_metadata is not JSON: {exc.msg}") from exc
-    if not isinstance(decoded, dict):
-        raise ValueError("private_metadata is not a JSON object")
-    return decoded
-
-
-def case_id_from_metadata(text: str | None) -> int:
-    """Return the case id a view's `private_metadata` carries."""
-    case_id = decode_metadata(text).get("case_id")
-    if not isinstance(case_id, int) or isinstance(case_id, bool) or case_id <= 0:
-        raise ValueError(f"private_metadata has no valid case_id: {case_id!r}")
-    return case_id
 
 
 def input_errors(block_id: BlockId, message: str) -> dict[str, Any]:
@@ -282,7 +249,7 @@ def parse_reply_submission(view: Mapping[str, Any]) -> ReplySubmission:
     chosen = _value(values, BlockId.RESOLVE_AFTER, ActionId.RESOLVE_AFTER).get("selected_options")
     resolve_after = any(option.get("value") == OptionValue.RESOLVE_AFTER for option in chosen or [])
     return ReplySubmission(
-        case_id=case_id_from_metadata(view.get("private_metadata")),
+        case_id=ModalMetadata.parse(view.get("private_metadata")).case_id,
         text=str(text),
         resolve_after=resolve_after,
     )
@@ -301,12 +268,12 @@ def parse_resolve_submission(view: Mapping[str, Any]) -> ResolveSubmission:
         except ValueError as exc:
             raise ValueError(f"unknown resolve reason {selected.get('value')!r}") from exc
     note = str(_value(values, BlockId.RESOLVE_NOTE, ActionId.RESOLVE_NOTE).get("value") or "")
-    seen = decode_metadata(view.get("private_metadata")).get("seen")
+    metadata = ModalMetadata.parse(view.get("private_metadata"))
     return ResolveSubmission(
-        case_id=case_id_from_metadata(view.get("private_metadata")),
+        case_id=metadata.case_id,
         reason=reason,
         note=note.strip() or None,
-        seen=seen if isinstance(seen, int) and not isinstance(seen, bool) else None,
+        seen=metadata.seen,
     )
 
 
@@ -357,9 +324,7 @@ def _modal(
         submit=submit,
         close=close,
         blocks=blocks,
-        private_metadata=encode_metadata(
-            case_id=case.id, **({"seen": seen} if seen is not None else {})
-        ),
+        private_metadata=ModalMetadata(case.id, seen).encode(),
     )
     return view.to_dict()
 

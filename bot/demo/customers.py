@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import copy
 
-from bot.blocks.card import network_label
 from bot.demo.script import Customer, Post
 from bot.demo.stage import DemoFailed, Stage
+from bot.domain.networks import network_label
 from bot.sandbox.bluesky import BskyPost
 from bot.sandbox.mastodon import MastoStatus
 from bot.sandbox.slack import StoredMessage

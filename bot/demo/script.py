@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.blocks.ids import ResolveReason
+from bot.domain import ResolveReason
 
 # Targets in seconds rather than minutes, so the nag ladder (a warning at 75% of the target, the
 # breach at 100%) plays out for the mention nobody answers while the rest of the script runs.

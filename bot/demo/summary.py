@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.blocks.card import network_label
 from bot.digest import DEFAULT_PERIOD, Digest
+from bot.domain.networks import network_label
 from bot.sandbox.stack import RunningBot, Sandbox
 
 

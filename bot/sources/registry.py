@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.clock import Clock, utc_now
+from bot.domain.networks import MARKS
 from bot.errors import SourceError
 from bot.settings import Settings
 from bot.sources.base import Source
@@ -88,8 +89,8 @@ def _secret(value: Any) -> str | None:
 NETWORKS: tuple[NetworkSpec, ...] = (
     NetworkSpec(
         key="x",
-        label="X",
-        icon=":bird:",
+        label=MARKS["x"].label,
+        icon=MARKS["x"].icon,
         variables=(
             "X_BEARER_TOKEN",
             "X_API_KEY",
@@ -102,16 +103,16 @@ NETWORKS: tuple[NetworkSpec, ...] = (
     ),
     NetworkSpec(
         key="bluesky",
-        label="Bluesky",
-        icon=":butterfly:",
+        label=MARKS["bluesky"].label,
+        icon=MARKS["bluesky"].icon,
         variables=("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD"),
         enabled=lambda s: s.bluesky_enabled,
         build=_build_bluesky,
     ),
     NetworkSpec(
         key="mastodon",
-        label="Mastodon",
-        icon=":elephant:",
+        label=MARKS["mastodon"].label,
+        icon=MARKS["mastodon"].icon,
         variables=("MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"),
         enabled=lambda s: s.mastodon_enabled,
         build=_build_mastodon,

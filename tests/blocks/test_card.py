@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.blocks.card import CardMessage, DeadlineState, deadline_state, render_card
 from bot.blocks.ids import ActionId, BlockId, MetadataEvent
-from storage.models import Case, CaseStatus, Priority
+from bot.domain import Case, CaseStatus, Priority, ResolveReason
 
 POSTED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HOSTILE = "<!channel> <@U123> &lt; <https://evil|x>"
@@ -129,7 +129,7 @@ def test_resolved_card_offers_only_reopen_and_shows_reason() -> None:
         owner="U0AGENT1",
         resolved_by="U0LEAD01",
         resolved_at=POSTED + timedelta(minutes=30),
-        resolve_reason="spam",
+        resolve_reason=ResolveReason.SPAM,
     )
     card = render(case)
     shown = buttons(card)
@@ -141,9 +141,19 @@ def test_resolved_card_offers_only_reopen_and_shows_reason() -> None:
     assert_valid(card)
 
 
-def test_free_text_resolve_reason_is_escaped() -> None:
-    case = make_case(status=CaseStatus.RESOLVED, resolved_by="U0LEAD01", resolve_reason="<!here>")
+def test_free_text_resolve_note_is_escaped() -> None:
+    case = make_case(status=CaseStatus.RESOLVED, resolved_by="U0LEAD01", resolve_note="<!here>")
     assert "Resolved by <@U0LEAD01>: &lt;!here&gt;" in all_mrkdwn(render(case))
+
+
+def test_the_reason_and_the_note_read_as_one() -> None:
+    case = make_case(
+        status=CaseStatus.RESOLVED,
+        resolved_by="U0LEAD01",
+        resolve_reason=ResolveReason.SPAM,
+        resolve_note="bot account",
+    )
+    assert "Resolved by <@U0LEAD01>: Spam: bot account" in all_mrkdwn(render(case))
 
 
 @pytest.mark.parametrize(
@@ -313,7 +323,7 @@ def test_a_card_resolved_without_a_reply_does_not_say_unclaimed() -> None:
             status=CaseStatus.RESOLVED,
             resolved_by="U0LEAD01",
             resolved_at=POSTED + timedelta(minutes=30),
-            resolve_reason="spam",
+            resolve_reason=ResolveReason.SPAM,
         )
     )
     fields = [f["text"] for f in block(card, BlockId.CARD_STATUS)["fields"]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.blocks.codecs import ShareButton
 from bot.blocks.digest import (
     bar,
     bar_chart,
@@ -17,10 +18,18 @@ from bot.blocks.digest import (
 )
 from bot.blocks.home import home_view
 from bot.blocks.ids import ActionId
-from bot.digest import AgentFigures, CaseList, Digest, HomeData, Period, period_window
+from bot.digest import period_window
+from bot.domain import (
+    AgentFigures,
+    CaseList,
+    Digest,
+    HomeData,
+    OpenCaseRow,
+    Period,
+    QueueCounts,
+    ResolveReason,
+)
 from bot.sandbox.blockkit import validate_message_blocks, validate_view
-from handlers.commands import parse_share_value
-from storage.digest import OpenCaseRow, QueueCounts
 
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -103,6 +112,15 @@ def test_the_digest_shows_every_figure_and_escapes_social_text() -> None:
     assert validate_message_blocks(blocks) == []
 
 
+def test_the_digest_groups_resolved_cases_by_reason() -> None:
+    by_reason = {None: 1, ResolveReason.SPAM: 4, ResolveReason.PRAISE: 2}
+    _, blocks = digest_message(digest(resolved_by_reason=by_reason))
+    assert "*Resolved, by reason*\\nSpam 4 · Praise 2 · no reason 1" in str(blocks)
+    assert validate_message_blocks(blocks) == []
+    _, quiet = digest_message(digest())
+    assert "*Resolved, by reason*\\nnone resolved" in str(quiet)
+
+
 def test_the_shared_copy_has_no_button_and_credits_the_sharer() -> None:
     _, blocks = digest_message(digest(), shared_by="U0LEAD")
     assert ActionId.SHARE_DIGEST not in str(blocks)
@@ -111,7 +129,8 @@ def test_the_shared_copy_has_no_button_and_credits_the_sharer() -> None:
 
 def test_the_share_value_pins_the_window_exactly() -> None:
     d = digest(window=period_window(Period.TODAY, now=NOW.replace(microsecond=123456), zone=BERLIN))
-    period, at = parse_share_value(share_value(d))
+    parsed = ShareButton.parse(share_value(d))
+    period, at = parsed.period, parsed.at
     assert period == Period.TODAY
     assert at == d.window.end
 

@@ -8,13 +8,11 @@ from typing import Any
 import pytest
 from slack_sdk.models.views import View
 
-from bot.blocks.ids import ActionId, BlockId, CallbackId, OptionValue, ResolveReason
+from bot.blocks.codecs import case_id_from_metadata, decode_metadata, encode_metadata
+from bot.blocks.ids import ActionId, BlockId, CallbackId, OptionValue
 from bot.blocks.modals import (
     ReplySubmission,
     ResolveSubmission,
-    case_id_from_metadata,
-    decode_metadata,
-    encode_metadata,
     input_errors,
     parse_reply_submission,
     parse_resolve_submission,
@@ -23,7 +21,7 @@ from bot.blocks.modals import (
     sending_view,
     sent_view,
 )
-from storage.models import Case, CaseStatus, Priority
+from bot.domain import Case, CaseStatus, Priority, ResolveReason
 
 POSTED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HOSTILE = "<!channel> <@U123> &lt; <https://evil|x>"
@@ -312,11 +310,11 @@ def test_a_removed_post_shows_its_note_in_the_modal() -> None:
     assert "The author deleted this post." in shown
 
 
-def _xrules_case(**overrides: object) -> Case:
+def _xrules_case(**overrides: Any) -> Case:
     from datetime import UTC, datetime
 
     at = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "id": 7,
         "network": "x",
         "external_id": "9",

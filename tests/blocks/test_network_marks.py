@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from bot.blocks.card import network_icon, render_card
+from bot.blocks.card import render_card
 from bot.blocks.ids import BlockId
 from bot.blocks.modals import reply_modal
+from bot.domain.cases import Case, CaseStatus, Priority
+from bot.domain.networks import network_icon
 from bot.sources.registry import NETWORKS, network_spec
-from storage.models import Case, CaseStatus, Priority
 
 POSTED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HANDLES = {"x": "dana_k", "bluesky": "kim-w.bsky.social", "mastodon": "sam@social.example"}

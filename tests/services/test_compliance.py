@@ -21,6 +21,7 @@ from bot.sla import ResponsePolicy
 from bot.sources.x import XSource
 from storage import compliance as store
 from storage.engine import SessionFactory
+from storage.mapping import case_value
 from storage.models import Case, CaseMessage, Event
 from tests.conftest import FakeClock
 
@@ -105,7 +106,7 @@ async def test_deleted_protected_and_edited_posts_are_followed_in_one_run(world:
     removed = await world.case(gone.id)
     assert (removed.text, removed.content_removed) == ("", "deleted")
     assert removed.card_dirty_at is not None
-    card = render_card(removed, now=world.clock())
+    card = render_card(case_value(removed), now=world.clock())
     assert "The author deleted this post." in str(card.blocks)
     assert "4111" not in str(card.blocks) + card.text
     assert (await world.message(gone.id)).text == ""
@@ -114,7 +115,8 @@ async def test_deleted_protected_and_edited_posts_are_followed_in_one_run(world:
     assert (hidden.text, hidden.content_removed) == ("", "protected")
     edited = await world.case(typo.id)
     assert edited.text == "@acmehelp my order is late & cold"
-    assert "my order is late &amp; cold" in str(render_card(edited, now=world.clock()).blocks)
+    shown = render_card(case_value(edited), now=world.clock())
+    assert "my order is late &amp; cold" in str(shown.blocks)
     assert (await world.case(fine.id)).text == "@acmehelp thanks!"
     # One lookup call for all five (up to 100 ids a call), one more for the edit's new version.
     lookups = [r for r in x.requests if r.path == "/2/tweets" and r.method == "GET"]

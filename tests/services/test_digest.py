@@ -23,6 +23,7 @@ from bot.digest import (
     open_hours,
     period_window,
 )
+from bot.domain import ResolveReason
 from bot.durations import parse_business_hours
 from bot.errors import NotAllowed
 from bot.sla import ResponsePolicy, is_open
@@ -122,13 +123,20 @@ def seed() -> list[Case]:
             due_at=utc(2026, 11, 25, 16, 0),
         ),
         # F: resolved without a reply (spam): no response was owed.
-        case(6, utc(2026, 11, 25, 9, 0), **resolved(utc(2026, 11, 25, 9, 5))),
+        case(
+            6,
+            utc(2026, 11, 25, 9, 0),
+            **resolved(utc(2026, 11, 25, 9, 5)),
+            resolve_reason=ResolveReason.SPAM,
+            resolve_note="a bot",
+        ),
         # G: Friday 20th, answered on Sunday (out of hours), late, then resolved.
         case(
             7,
             utc(2026, 11, 20, 10, 0),
             **{**replied(utc(2026, 11, 22, 11, 0), "U0ONE"), **resolved(utc(2026, 11, 22, 12, 0))},
             due_at=utc(2026, 11, 20, 11, 0),
+            resolve_reason=ResolveReason.PRAISE,
         ),
         # H: 23:30 Berlin on the 18th, half an hour before the 7-day window; on Bluesky, overdue.
         case(8, utc(2026, 11, 18, 22, 30), network="bluesky", due_at=utc(2026, 11, 18, 23, 30)),
@@ -219,6 +227,20 @@ async def test_last_7_days(service: DigestService) -> None:
         "Wed 25",
     ]
     assert d.volume == [0, 1, 0, 0, 0, 1, 6]
+
+
+async def test_resolved_cases_are_grouped_by_reason(service: DigestService) -> None:
+    week = await service.digest_for(user="U0LEAD", period=Period.WEEK)
+    assert week.resolved_by_reason == {ResolveReason.SPAM: 1, ResolveReason.PRAISE: 1}
+    month = await service.digest_for(user="U0LEAD", period=Period.MONTH)
+    # L was closed with no reason; K is before the window.
+    assert month.resolved_by_reason == {
+        ResolveReason.SPAM: 1,
+        ResolveReason.PRAISE: 1,
+        None: 1,
+    }
+    today = await service.digest_for(user="U0LEAD", period=Period.TODAY)
+    assert today.resolved_by_reason == {ResolveReason.SPAM: 1}
 
 
 async def test_the_charts_figures_response_times_and_sla_per_day(service: DigestService) -> None:

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from bot.access import AccessPolicy
+from bot.domain import Released, Resolved, ResolveReason
 from bot.errors import (
     AlreadyClaimed,
     CaseClosed,
@@ -167,11 +168,11 @@ async def test_release_resolve_reopen_rules(
     with pytest.raises(NotAllowed):
         await ownership.release(case_id=case_id, user="U0BEN")
     with pytest.raises(NotAllowed):
-        await ownership.resolve(case_id=case_id, user="U0BEN", reason="spam")
+        await ownership.resolve(case_id=case_id, user="U0BEN", reason=ResolveReason.SPAM)
     released = await ownership.release(case_id=case_id, user="U0LEAD")
     assert released.case.owner is None
-    assert released.line is not None
-    resolved = await ownership.resolve(case_id=case_id, user="U0BEN", reason="spam")
+    assert released.event == Released("U0AMY", by="U0LEAD")
+    resolved = await ownership.resolve(case_id=case_id, user="U0BEN", reason=ResolveReason.SPAM)
     assert resolved.case.status == CaseStatus.RESOLVED
     assert resolved.case.next_nag_at is None
     with pytest.raises(CaseClosed):
@@ -181,7 +182,7 @@ async def test_release_resolve_reopen_rules(
     assert reopened.case.status == CaseStatus.OPEN
     assert reopened.case.due_at == clock() + timedelta(hours=1)
     again = await ownership.reopen(case_id=case_id, user="U0AMY")
-    assert again.line is None  # nothing changed
+    assert again.event is None  # nothing changed
 
 
 async def test_reply_answers_the_latest_post_once_per_key(
@@ -266,3 +267,26 @@ async def test_access_policy_reads_user_groups() -> None:
         calls = len(slack.calls_to("usergroups.users.list"))
         assert await access.is_lead("U0LEAD")
         assert len(slack.calls_to("usergroups.users.list")) == calls  # cached
+
+
+async def test_resolve_stores_the_reason_value_and_the_note_apart(
+    sessions: SessionFactory, clock: FakeClock, open_access: AccessPolicy
+) -> None:
+    case_id = await seed(sessions)
+    ownership, _ = services(sessions, clock, open_access, RecordingSource())
+    done = await ownership.resolve(
+        case_id=case_id, user="U0AMY", reason=ResolveReason.SPAM, note="  a bot, again  "
+    )
+    assert done.event == Resolved("U0AMY", ResolveReason.SPAM, "a bot, again")
+    assert (done.case.resolve_reason, done.case.resolve_note) == (
+        ResolveReason.SPAM,
+        "a bot, again",
+    )
+    async with sessions() as s:
+        row = await s.get(Case, case_id)
+        event = (await s.scalars(select(Event).where(Event.kind == "resolved"))).one()
+    assert row is not None
+    assert (row.resolve_reason, row.resolve_note) == ("spam", "a bot, again")
+    assert event.detail == {"reason": "spam", "note": "a bot, again"}
+    reopened = await ownership.reopen(case_id=case_id, user="U0AMY")
+    assert (reopened.case.resolve_reason, reopened.case.resolve_note) == (None, None)

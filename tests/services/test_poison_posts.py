@@ -24,6 +24,7 @@ from bot.sources import Author, Mention
 from bot.sources.x import XSource
 from storage import repo
 from storage.engine import SessionFactory
+from storage.mapping import case_value
 from storage.models import Case, SourceCursor
 from tests.conftest import FakeClock
 from tests.services.test_ingest import T0, mention, service
@@ -227,7 +228,7 @@ async def test_unicode_torture_round_trips_on_both_databases(
     assert case.author_name == clean_text(text)
     assert case.text == clean_text(f"@acme {text}")
     assert "\x00" not in case.text
-    card = render_card(case, now=clock())
+    card = render_card(case_value(case), now=clock())
     assert card.as_kwargs()["blocks"]
 
 

@@ -16,8 +16,9 @@ from sqlalchemy import select
 from bot.access import AccessPolicy
 from bot.delivery import DeliveryService
 from bot.errors import NetworkUnavailable
-from bot.replies import ReplyService, ReplySettler, ReplyUnconfirmed
+from bot.replies import ReplyService, ReplyUnconfirmed
 from bot.sandbox.slack import FakeSlack
+from bot.settler import ReplySettler
 from bot.sources import SentReply, SourceLimits
 from bot.sources.registry import SourceRegistry
 from bot.sources.x_text import x_weighted_length

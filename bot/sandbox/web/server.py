@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.blocks.card import network_label
+from bot.domain.networks import network_label
 from bot.sandbox.loopback import LoopbackServer
 from bot.sandbox.simulator import SimResponse, SlackSimulator
 from bot.sandbox.slack import JSON, Ephemeral, FakeSlack, StoredMessage
