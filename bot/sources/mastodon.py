@@ -126,7 +126,9 @@ class MastodonSource:
             if oldest is not None and oldest < since:
                 break
             max_id = str(items[-1]["id"])
-        mentions = [await self._mention(item) for item in found]
+        # A reply's case is found through its reply chain, one `status_context` call each: made
+        # at once (on the source's threads), not one after another.
+        mentions = list(await asyncio.gather(*(self._mention(item) for item in found)))
         mentions.sort(key=lambda m: (m.posted_at, int(m.external_id)))
         return FetchResult(mentions=mentions, cursor=None if newest is None else str(newest))
 
