@@ -137,16 +137,19 @@ def _comparable(text: str) -> str:
 
 
 def first_error(payload: dict[str, Any]) -> str:
+    """Return the first error X put in `payload`, as an agent reads it."""
     errors = payload.get("errors") or [{}]
     first = errors[0] if isinstance(errors[0], dict) else {}
     return str(first.get("detail") or first.get("message") or "no details given")
 
 
 def json_list(value: Any) -> list[Any]:
+    """Return `value` if X sent a list there, else an empty list."""
     return value if isinstance(value, list) else []
 
 
 def checked_tweet_id(tweet: dict[str, Any]) -> str:
+    """Return the post's id, refusing one that is not X's digits."""
     value = str(tweet.get("id"))
     if not value.isdigit():
         raise SourceError(f"X sent a mention with an unreadable id ({value[:40]!r}).")
@@ -162,6 +165,7 @@ def is_customer_mention(tweet: dict[str, Any], brand_id: str) -> bool:
 
 
 def author_from_user(user: dict[str, Any]) -> Author:
+    """Return the `Author` an X user object describes."""
     metrics = user.get("public_metrics") or {}
     followers = metrics.get("followers_count")
     verified = user.get("verified")
@@ -175,6 +179,7 @@ def author_from_user(user: dict[str, Any]) -> Author:
 
 
 def mention_from_tweet(tweet: dict[str, Any], user: dict[str, Any] | None) -> Mention:
+    """Return the `Mention` an X post (and its author, if expanded) is."""
     tweet_id = str(tweet["id"])
     author_id = str(tweet.get("author_id", ""))
     author = (
@@ -203,6 +208,7 @@ def mention_from_tweet(tweet: dict[str, Any], user: dict[str, Any] | None) -> Me
 
 
 def parse_time(value: Any) -> datetime:
+    """Return X's `created_at` as an aware UTC datetime, refusing what cannot be placed."""
     if not isinstance(value, str):
         raise SourceError("X sent a mention without a time; Carebot cannot place it.")
     try:
