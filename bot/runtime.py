@@ -151,6 +151,7 @@ class Runtime:
         self.delivery: DeliveryService | None = None
         self.pollers: list[Poller] = []
         self._streams: list[asyncio.Task[None]] = []
+        self.stream_runners: list[StreamRunner] = []
         self.settler: ReplySettler | None = None
         self.pacing_per_second = pacing_per_second
         self.holder = process_id()
@@ -361,7 +362,10 @@ class Runtime:
                     source_key=poller.key,
                     backfill=functools.partial(self.scheduler.wake, f"poll:{poller.key}"),
                     on_new=lambda: self.scheduler.wake(DELIVERY_JOB),
+                    sessions=deps.sessions,
+                    holder=holder,
                 )
+                self.stream_runners.append(runner)
                 self._streams.append(asyncio.create_task(runner.run(), name=f"stream:{poller.key}"))
 
     def _schedule_compliance(self, deps: Deps) -> None:
@@ -392,6 +396,8 @@ class Runtime:
         for stream in self._streams:
             stream.cancel()
         await asyncio.gather(*self._streams, return_exceptions=True)
+        for runner in self.stream_runners:
+            await runner.release()
         for poller in self.pollers:
             await poller.release()
         if self.cost is not None:

@@ -6,9 +6,8 @@ refresh it before it expires. Mentions, replies and quotes come from `listNotifi
 follower counts from `getProfiles`; a reply is a post whose `root` and `parent` refs come from
 `getPosts`, with facets for the mentions and links in it. The `ratelimit-*` headers of every
 answer are read: once the budget is spent, calls wait for its reset instead of earning 429s.
-
-Ids are stored compactly as `<did>/<rkey>` (an at-uri without `at://` and the collection), so they
-fit the 64-character id columns every network shares.
+Mapping the answers (and the compact `<did>/<rkey>` ids) lives in `bot.sources.bluesky_mapping`;
+the saved session in `bot.sources.bluesky_session`.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
 import httpx
-from atproto import AsyncClient, SessionEvent, models
+from atproto import AsyncClient, models
 from atproto_client.exceptions import (
     BadRequestError,
     InvokeTimeoutError,
@@ -45,13 +44,26 @@ from bot.errors import (
 from bot.sources.base import (
     Author,
     FetchResult,
-    Mention,
     SentReply,
     SourceLimits,
     reply_text_matches,
 )
+from bot.sources.bluesky_mapping import (
+    POST_COLLECTION,
+    author_from_profile,
+    compact_id,
+    error_code,
+    error_text,
+    iso_time,
+    mention_from_notification,
+    parse_time,
+    post_uri,
+    post_url,
+    reset_at_of,
+    wait_phrase,
+)
+from bot.sources.bluesky_session import SavedSession
 from bot.sources.graphemes import grapheme_length
-from storage import repo
 from storage.engine import SessionFactory
 
 __all__ = ["BLUESKY_REPLY_LIMIT", "BlueskySource", "compact_id", "post_uri", "post_url"]
@@ -59,30 +71,14 @@ __all__ = ["BLUESKY_REPLY_LIMIT", "BlueskySource", "compact_id", "post_uri", "po
 log = logging.getLogger(__name__)
 
 BLUESKY_REPLY_LIMIT: Final = 300  # graphemes
-_POST_COLLECTION: Final = "app.bsky.feed.post"
 _REASONS: Final = frozenset({"mention", "reply", "quote"})
 # listNotifications only pages back in time, so a poll reads everything since its cursor (up to
 # 50,000 notifications, far more than 5 minutes of the account's request budget allows).
 _MAX_PAGES: Final = 500
-_ID_LIMIT: Final = 64
 # How many pages (of 100) of the brand's own feed a reply in doubt is looked for in.
 _OWN_POST_PAGES: Final = 5
 _UNREACHABLE: Final = "Can't reach Bluesky right now; Carebot will try again shortly."
 T = TypeVar("T")
-
-
-def compact_id(uri: str) -> str:
-    """Return `<did>/<rkey>` for the post at-uri `uri`."""
-    did, _, rest = uri.removeprefix("at://").partition("/")
-    return f"{did}/{rest.rpartition('/')[2]}"
-
-
-def post_uri(external_id: str) -> str:
-    """Return the at-uri of the post stored as `external_id` (`<did>/<rkey>`)."""
-    if external_id.startswith("at://"):
-        return external_id
-    did, _, rkey = external_id.partition("/")
-    return f"at://{did}/{_POST_COLLECTION}/{rkey}"
 
 
 def _own_feed(did: str, cursor: str | None) -> Callable[[Any], Awaitable[Any]]:
@@ -93,11 +89,6 @@ def _own_feed(did: str, cursor: str | None) -> Callable[[Any], Awaitable[Any]]:
         return client.app.bsky.feed.get_author_feed(params)  # type: ignore[no-any-return]
 
     return request
-
-
-def post_url(handle: str, uri: str) -> str:
-    """Return the bsky.app link of a post."""
-    return f"https://bsky.app/profile/{handle}/post/{uri.rpartition('/')[2]}"
 
 
 class BlueskySource:
@@ -121,17 +112,13 @@ class BlueskySource:
         self._api_url = api_url.rstrip("/")
         self._handle = handle.lower().removeprefix("@")
         self._password = app_password
-        self._sessions = sessions
+        self._saved = SavedSession(sessions, key=f"bluesky:{self._handle}", clock=clock)
         self._clock = clock
         self._timeout = timeout
         self._client: Any = None
         self._logged_in = False
         self._login_lock = asyncio.Lock()
         self._blocked_until: datetime | None = None
-
-    @property
-    def _session_key(self) -> str:
-        return f"bluesky:{self._handle}"
 
     async def start(self) -> None:
         """Create the client (no network traffic until the first call)."""
@@ -141,7 +128,7 @@ class BlueskySource:
             timeout=self._timeout, event_hooks={"response": [self._read_rate_headers]}
         )
         client = AsyncClient(base_url=self._api_url, request=request)
-        client.on_session_change(self._session_changed)
+        client.on_session_change(self._saved.save)
         self._client = client
 
     async def close(self) -> None:
@@ -158,11 +145,11 @@ class BlueskySource:
                 models.AppBskyActorGetProfile.Params(actor=c._session.did)
             )
         )
-        return _author(profile)
+        return author_from_profile(profile)
 
     async def fetch_since(self, cursor: str | None, *, not_before: datetime) -> FetchResult:
         """Return mentions, replies and quotes indexed at or after `cursor` (else `not_before`)."""
-        since = (_parse_time(cursor) if cursor else None) or ensure_utc(not_before)
+        since = (parse_time(cursor) if cursor else None) or ensure_utc(not_before)
         brand = await self._brand_did()
         found: dict[str, Any] = {}
         newest: datetime | None = None
@@ -175,7 +162,7 @@ class BlueskySource:
             notifications = list(page.notifications or [])
             oldest = since
             for item in notifications:
-                indexed = _parse_time(item.indexed_at) or since
+                indexed = parse_time(item.indexed_at) or since
                 oldest = min(oldest, indexed)
                 # Equal times are read again (ingest drops what it has): two notifications can
                 # share a millisecond, and one of them may be new.
@@ -188,9 +175,13 @@ class BlueskySource:
             if not page_cursor or not notifications or oldest < since:
                 break
         followers = await self._followers({n.author.did for n in found.values()})
-        mentions = [m for m in (_mention(n, followers) for n in found.values()) if m is not None]
+        mentions = [
+            m
+            for m in (mention_from_notification(n, followers) for n in found.values())
+            if m is not None
+        ]
         mentions.sort(key=lambda m: (m.posted_at, m.external_id))
-        return FetchResult(mentions=mentions, cursor=_iso(newest) if newest else None)
+        return FetchResult(mentions=mentions, cursor=iso_time(newest) if newest else None)
 
     async def reply(self, *, to_external_id: str, text: str) -> SentReply:
         """Post `text` as a reply to the post `to_external_id`, in the same thread."""
@@ -225,7 +216,7 @@ class BlueskySource:
             )
             return await c.com.atproto.repo.create_record(
                 models.ComAtprotoRepoCreateRecord.Data(
-                    repo=c._session.did, collection=_POST_COLLECTION, record=record
+                    repo=c._session.did, collection=POST_COLLECTION, record=record
                 )
             )
 
@@ -260,7 +251,7 @@ class BlueskySource:
                         external_id=compact_id(post.uri), url=post_url(post.author.handle, post.uri)
                     )
                 created_at = getattr(record, "created_at", None)
-                created = _parse_time(created_at if isinstance(created_at, str) else None)
+                created = parse_time(created_at if isinstance(created_at, str) else None)
                 if created is not None and created < since:
                     return None
             cursor = page.cursor
@@ -294,7 +285,7 @@ class BlueskySource:
         async with self._login_lock:
             if self._logged_in:
                 return
-            saved = await self._load_session()
+            saved = await self._saved.load()
             if saved is not None:
                 try:
                     await self._client.login(session_string=saved, fetch_bsky_profile=False)
@@ -314,7 +305,7 @@ class BlueskySource:
                 "check BLUESKY_HANDLE and BLUESKY_APP_PASSWORD."
             ) from exc
         except RateLimitExceededError as exc:
-            reset_at = _reset_at(exc)
+            reset_at = reset_at_of(exc)
             self._blocked_until = reset_at
             raise NetworkRateLimited(
                 "Bluesky limits logins (30 per 5 minutes); Carebot will try again after it resets.",
@@ -333,12 +324,13 @@ class BlueskySource:
             try:
                 return await request(self._client)
             except (UnauthorizedError, BadRequestError) as exc:
-                code = _error_code(exc)
+                code = error_code(exc)
                 expired = code in {"ExpiredToken", "InvalidToken", "AuthMissing"}
                 if isinstance(exc, UnauthorizedError) or expired:
                     if attempt == 1:
                         # The session was revoked or outlived its refresh token: one fresh login.
-                        await self._forget_session()
+                        self._logged_in = False
+                        await self._saved.forget()
                         await self._password_login()
                         continue
                     raise NetworkAuthError(
@@ -346,14 +338,12 @@ class BlueskySource:
                         "BLUESKY_APP_PASSWORD."
                     ) from exc
                 if replying:
-                    raise ReplyRejected(f"Bluesky refused the reply: {_error_text(exc)}") from exc
-                raise SourceError(
-                    f"Bluesky did not accept the request: {_error_text(exc)}"
-                ) from exc
+                    raise ReplyRejected(f"Bluesky refused the reply: {error_text(exc)}") from exc
+                raise SourceError(f"Bluesky did not accept the request: {error_text(exc)}") from exc
             except RateLimitExceededError as exc:
-                reset_at = _reset_at(exc)
+                reset_at = reset_at_of(exc)
                 self._blocked_until = reset_at
-                wait = _wait_phrase(reset_at, self._clock)
+                wait = wait_phrase(reset_at, self._clock)
                 raise NetworkRateLimited(
                     f"Bluesky is rate-limiting us; try again {wait}.", reset_at=reset_at
                 ) from exc
@@ -376,7 +366,7 @@ class BlueskySource:
             return
         raise NetworkRateLimited(
             "Bluesky's rate limit for the brand account is spent; Carebot waits for its reset "
-            f"({_wait_phrase(self._blocked_until, self._clock)}).",
+            f"({wait_phrase(self._blocked_until, self._clock)}).",
             reset_at=self._blocked_until,
         )
 
@@ -386,27 +376,6 @@ class BlueskySource:
         if response.status_code < 400 and remaining == "0" and reset and reset.isdigit():
             self._blocked_until = datetime.fromtimestamp(int(reset), tz=UTC)
 
-    async def _load_session(self) -> str | None:
-        if self._sessions is None:
-            return None
-        async with self._sessions() as s:
-            return await repo.get_source_session(s, network=self._session_key)
-
-    async def _session_changed(self, event: Any, session: Any) -> None:
-        if self._sessions is None or event not in (SessionEvent.CREATE, SessionEvent.REFRESH):
-            return
-        async with self._sessions() as s, s.begin():
-            await repo.save_source_session(
-                s, network=self._session_key, data=session.export(), now=self._clock()
-            )
-
-    async def _forget_session(self) -> None:
-        self._logged_in = False
-        if self._sessions is None:
-            return
-        async with self._sessions() as s, s.begin():
-            await repo.delete_source_session(s, network=self._session_key)
-
 
 def _list_notifications(params: Any) -> Callable[[Any], Awaitable[Any]]:
     return lambda client: client.app.bsky.notification.list_notifications(params)
@@ -414,82 +383,3 @@ def _list_notifications(params: Any) -> Callable[[Any], Awaitable[Any]]:
 
 def _get_profiles(params: Any) -> Callable[[Any], Awaitable[Any]]:
     return lambda client: client.app.bsky.actor.get_profiles(params)
-
-
-def _mention(item: Any, profiles: dict[str, Any]) -> Mention | None:
-    external_id = compact_id(item.uri)
-    record = item.record
-    reply = getattr(record, "reply", None)
-    root_uri = reply.root.uri if reply is not None else item.uri
-    conversation_id = compact_id(root_uri)
-    if len(external_id) > _ID_LIMIT or len(conversation_id) > _ID_LIMIT:
-        log.warning(
-            "bluesky: skipping %s, its id is longer than %d characters", item.uri, _ID_LIMIT
-        )
-        return None
-    profile = profiles.get(item.author.did) or item.author
-    indexed = _parse_time(item.indexed_at) or datetime.now(UTC)
-    created = _parse_time(getattr(record, "created_at", None))
-    # createdAt is the author's claim (it can lie or be in the future); indexedAt is Bluesky's.
-    posted_at = min(created, indexed) if created is not None else indexed
-    return Mention(
-        network="bluesky",
-        external_id=external_id,
-        conversation_id=conversation_id,
-        author=_author(profile),
-        text=str(getattr(record, "text", "") or ""),
-        url=post_url(item.author.handle, item.uri),
-        posted_at=posted_at,
-        in_reply_to_id=compact_id(reply.parent.uri) if reply is not None else None,
-    )
-
-
-def _author(profile: Any) -> Author:
-    return Author(
-        external_id=profile.did,
-        handle=profile.handle,
-        name=getattr(profile, "display_name", None) or profile.handle,
-        followers=getattr(profile, "followers_count", None),
-        verified=None,
-    )
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else None
-
-
-def _iso(moment: datetime) -> str:
-    moment = ensure_utc(moment)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _error_code(exc: Any) -> str:
-    content = getattr(exc.response, "content", None)
-    return str(getattr(content, "error", "") or "")
-
-
-def _error_text(exc: Any) -> str:
-    content = getattr(exc.response, "content", None)
-    message = getattr(content, "message", None) or getattr(content, "error", None)
-    return str(message or "no reason given").rstrip(".") + "."
-
-
-def _reset_at(exc: Any) -> datetime | None:
-    headers = getattr(exc.response, "headers", None) or {}
-    reset = str(headers.get("ratelimit-reset", ""))
-    return datetime.fromtimestamp(int(reset), tz=UTC) if reset.isdigit() else None
-
-
-def _wait_phrase(reset_at: datetime | None, clock: Clock) -> str:
-    if reset_at is None:
-        return "in a few minutes"
-    seconds = (reset_at - ensure_utc(clock())).total_seconds()
-    if seconds <= 60:
-        return "in a minute"
-    return f"in {int(seconds // 60) + 1} min"

@@ -1,53 +1,30 @@
 """`MastodonSource`: the Mastodon adapter behind the `Source` protocol, built on Mastodon.py.
 
-Mastodon.py is blocking (requests), so every call runs on the source's own worker threads
-(`run_in_executor`, as `asyncio.to_thread` does, but closed with the source) and the event loop
-never waits on the network. Mentions are the `mention` notifications since
-the last notification id; their HTML content becomes plain text and authors are written
-`user@instance` everywhere. A reply goes out with `in_reply_to_id`, keeps the visibility of the
-post it answers (a direct message is answered directly, reaching only the accounts it mentions)
-and @mentions the customer. Length is counted as the instance counts it (`max_characters`, each
-link as `characters_reserved_per_url`, a mention as its local part), read from
-`/api/v2/instance`. Mastodon.py is told to raise on 429 rather than sleep, and the
-`X-RateLimit-*` budget it tracks is honoured before every call.
+Mentions are the `mention` notifications since the last notification id; their HTML content
+becomes plain text and authors are written `user@instance` everywhere. A reply goes out with
+`in_reply_to_id`, keeps the visibility of the post it answers (a direct message is answered
+directly, reaching only the accounts it mentions) and @mentions the customer. Length is counted
+as the instance counts it, with `max_characters` and `characters_reserved_per_url` read from
+`/api/v2/instance`. Mastodon.py is blocking: its calls run on the source's own threads
+(`bot.sources.mastodon_client`), so the event loop never waits on the network; text, times and
+error reasons are read in `bot.sources.mastodon_text`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import html
 import logging
 import re
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
-from typing import Any, Final, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, Final
 from urllib.parse import urlsplit
 
-from mastodon import Mastodon, StreamListener
-from mastodon.errors import (
-    MastodonAPIError,
-    MastodonError,
-    MastodonNetworkError,
-    MastodonNotFoundError,
-    MastodonRatelimitError,
-    MastodonServerError,
-    MastodonUnauthorizedError,
-)
+from mastodon import StreamListener
 
 from bot.clock import Clock, ensure_utc, utc_now
-from bot.errors import (
-    NetworkAuthError,
-    NetworkRateLimited,
-    NetworkUnavailable,
-    ReplyEmpty,
-    ReplyRejected,
-    ReplyTooLong,
-    SourceError,
-)
+from bot.errors import ReplyEmpty, ReplyTooLong
 from bot.sources.base import (
     Author,
     FetchResult,
@@ -56,49 +33,17 @@ from bot.sources.base import (
     SourceLimits,
     reply_text_matches,
 )
+from bot.sources.mastodon_client import MastodonCalls
+from bot.sources.mastodon_text import DEFAULT_URL_LENGTH, as_utc, html_to_text, mastodon_length
 
 __all__ = ["MastodonSource", "html_to_text", "mastodon_length"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CHARACTERS: Final = 500
-DEFAULT_URL_LENGTH: Final = 23
 _MAX_PAGES: Final = 50  # 4,000 notifications per poll at most; the rest on the next one
-_URL = re.compile(r"https?://[^\s<>\"]+")
-_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]+)@[A-Za-z0-9.-]+\w")
 # How many pages (of 40) of the brand's own statuses a reply in doubt is looked for in.
 _OWN_POST_PAGES: Final = 5
-_UNREACHABLE: Final = "Can't reach the Mastodon instance right now; Carebot will try again shortly."
-T = TypeVar("T")
-
-
-def mastodon_length(text: str, *, url_length: int = DEFAULT_URL_LENGTH) -> int:
-    """Return the length of `text` as Mastodon counts it (links fixed, mentions by local part)."""
-    counted = _URL.sub("x" * url_length, text)
-    return len(_MENTION.sub(lambda m: "@" + m.group(1), counted))
-
-
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br":
-            self.parts.append("\n")
-        elif tag == "p" and self.parts:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def html_to_text(content: str) -> str:
-    """Return Mastodon's HTML `content` as the plain text a person reads."""
-    parser = _Text()
-    parser.feed(content or "")
-    parser.close()
-    return html.unescape("".join(parser.parts)).strip()
 
 
 class MastodonSource:
@@ -115,15 +60,14 @@ class MastodonSource:
         timeout: float = 15.0,
     ) -> None:
         self._base_url = api_base_url.rstrip("/")
-        self._token = access_token
         self._clock = clock
-        self._timeout = timeout
-        self._api: Any = None
+        self._calls = MastodonCalls(
+            api_base_url=self._base_url, access_token=access_token, clock=clock, timeout=timeout
+        )
         self._domain: str | None = None
         self._brand: dict[str, Any] | None = None
         self._url_length = DEFAULT_URL_LENGTH
         self._configured = False
-        self._threads: ThreadPoolExecutor | None = None
         self.limits = SourceLimits(
             reply_max=DEFAULT_MAX_CHARACTERS, measure=self._measure, min_poll_seconds=10
         )
@@ -133,33 +77,15 @@ class MastodonSource:
 
     async def start(self) -> None:
         """Create the client (no traffic until the first call)."""
-        if self._api is None:
-            # Its own small pool, shut down on close: nothing of ours outlives the source.
-            self._threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mastodon")
-            self._api = Mastodon(
-                access_token=self._token,
-                api_base_url=self._base_url,
-                request_timeout=self._timeout,
-                ratelimit_method="throw",
-                version_check_mode="none",
-            )
+        self._calls.open()
 
     async def close(self) -> None:
         """Close the HTTP session."""
-        if self._api is not None:
-            api, self._api = self._api, None
-            api.session.close()  # only closes idle pooled sockets; does not block
-        if self._threads is not None:
-            threads, self._threads = self._threads, None
-            threads.shutdown(wait=False, cancel_futures=True)
-            # Let a call in flight finish (its timeout bounds it) without blocking the loop.
-            for thread in list(getattr(threads, "_threads", ())):
-                while thread.is_alive():  # noqa: ASYNC110 (a thread has no awaitable end)
-                    await asyncio.sleep(0.01)
+        await self._calls.close()
 
     async def whoami(self) -> Author:
         """Return the brand account the access token acts as."""
-        account = await self._call(lambda api: api.account_verify_credentials())
+        account = await self._calls.call(lambda api: api.account_verify_credentials())
         self._brand = dict(account)
         await self._configure()
         return self._author(account)
@@ -178,7 +104,7 @@ class MastodonSource:
         max_id: str | None = None
         for _ in range(_MAX_PAGES):
             forward = newest is not None and cursor is not None
-            page = await self._call(
+            page = await self._calls.call(
                 _mentions_page(
                     min_id=str(newest) if forward else None, max_id=None if forward else max_id
                 )
@@ -187,7 +113,7 @@ class MastodonSource:
             if not items:
                 break
             for item in items:
-                created = _as_utc(item.get("created_at"))
+                created = as_utc(item.get("created_at"))
                 if cursor is None and created is not None and created < since:
                     continue
                 if item.get("type") == "mention" and item.get("status"):
@@ -196,11 +122,13 @@ class MastodonSource:
                 newest = max(int(item["id"]) for item in items)
                 continue
             newest = max(newest or 0, *(int(item["id"]) for item in items))
-            oldest = _as_utc(items[-1].get("created_at"))
+            oldest = as_utc(items[-1].get("created_at"))
             if oldest is not None and oldest < since:
                 break
             max_id = str(items[-1]["id"])
-        mentions = [await self._mention(item) for item in found]
+        # A reply's case is found through its reply chain, one `status_context` call each: made
+        # at once (on the source's threads), not one after another.
+        mentions = list(await asyncio.gather(*(self._mention(item) for item in found)))
         mentions.sort(key=lambda m: (m.posted_at, int(m.external_id)))
         return FetchResult(mentions=mentions, cursor=None if newest is None else str(newest))
 
@@ -209,14 +137,14 @@ class MastodonSource:
         if not text.strip():
             raise ReplyEmpty()
         await self._configure()
-        status = await self._call(lambda api: api.status(to_external_id), replying=True)
+        status = await self._calls.call(lambda api: api.status(to_external_id), replying=True)
         author = self._acct(status["account"])
         body = text if re.search(rf"@{re.escape(author)}\b", text) else f"@{author} {text}"
         length = self._measure(body)
         if length > self.limits.reply_max:
             raise ReplyTooLong(length, self.limits.reply_max)
         visibility = str(status.get("visibility") or "public")
-        posted = await self._call(
+        posted = await self._calls.call(
             lambda api: api.status_post(body, in_reply_to_id=to_external_id, visibility=visibility),
             replying=True,
         )
@@ -232,19 +160,19 @@ class MastodonSource:
         is `text`.
         """
         if self._brand is None:
-            self._brand = dict(await self._call(lambda api: api.account_verify_credentials()))
+            self._brand = dict(await self._calls.call(lambda api: api.account_verify_credentials()))
         brand_id = str(self._brand["id"])
         since = ensure_utc(not_before) - timedelta(minutes=1)  # clocks that disagree
         max_id: str | None = None
         for _page in range(_OWN_POST_PAGES):
-            page = await self._call(_own_statuses(brand_id, max_id))
+            page = await self._calls.call(_own_statuses(brand_id, max_id))
             for status in page:
                 if str(status.get("in_reply_to_id")) == to_external_id and reply_text_matches(
                     html_to_text(str(status.get("content", ""))), text
                 ):
                     url = str(status.get("url") or status["uri"])
                     return SentReply(external_id=str(status["id"]), url=url)
-                created = _as_utc(status.get("created_at"))
+                created = as_utc(status.get("created_at"))
                 if created is not None and created < since:
                     return None
             if not page:
@@ -270,8 +198,8 @@ class MastodonSource:
         listener = _Listener(
             lambda kind, item: loop.call_soon_threadsafe(events.put_nowait, (kind, item))
         )
-        api = self._api
-        handle = await self._in_thread(
+        api = self._calls.api
+        handle = await self._calls.in_thread(
             lambda: api.stream_user_notifications(
                 listener,
                 run_async=True,
@@ -299,14 +227,14 @@ class MastodonSource:
         """Read the instance's limits and the brand account once."""
         if self._configured:
             return
-        instance = await self._call(lambda api: api.instance_v2())
+        instance = await self._calls.call(lambda api: api.instance_v2())
         statuses = (instance.get("configuration") or {}).get("statuses") or {}
         reply_max = int(statuses.get("max_characters") or DEFAULT_MAX_CHARACTERS)
         self._url_length = int(statuses.get("characters_reserved_per_url") or DEFAULT_URL_LENGTH)
         self.limits = SourceLimits(reply_max=reply_max, measure=self._measure, min_poll_seconds=10)
         self._domain = str(instance.get("domain") or urlsplit(self._base_url).hostname or "")
         if self._brand is None:
-            self._brand = dict(await self._call(lambda api: api.account_verify_credentials()))
+            self._brand = dict(await self._calls.call(lambda api: api.account_verify_credentials()))
         self._configured = True
 
     async def _mention(self, item: Any) -> Mention:
@@ -316,10 +244,10 @@ class MastodonSource:
         conversation = status_id
         if parent is not None:
             # A follow-up joins its case through the root of the reply chain.
-            context = await self._call(lambda api: api.status_context(status_id))
+            context = await self._calls.call(lambda api: api.status_context(status_id))
             ancestors = list(context.get("ancestors") or [])
             conversation = str(ancestors[0]["id"]) if ancestors else str(parent)
-        posted = _as_utc(status.get("created_at")) or ensure_utc(self._clock())
+        posted = as_utc(status.get("created_at")) or ensure_utc(self._clock())
         return Mention(
             network="mastodon",
             external_id=status_id,
@@ -345,59 +273,6 @@ class MastodonSource:
             followers=account.get("followers_count"),
             verified=None,
         )
-
-    async def _call(self, request: Callable[[Any], T], *, replying: bool = False) -> T:
-        """Run one blocking Mastodon.py call in a thread, mapping every error to a domain one."""
-        if self._api is None:
-            raise RuntimeError("MastodonSource.start() was not called")
-        api = self._api
-        self._respect_budget(api)
-        try:
-            return await self._in_thread(functools.partial(request, api))
-        except MastodonRatelimitError as exc:
-            reset_at = _epoch(getattr(api, "ratelimit_reset", None))
-            raise NetworkRateLimited(
-                "Mastodon is rate-limiting us; Carebot will try again after the limit resets.",
-                reset_at=reset_at,
-            ) from exc
-        except MastodonUnauthorizedError as exc:
-            raise NetworkAuthError(
-                "Mastodon rejected the access token (revoked, or for another instance); check "
-                "MASTODON_ACCESS_TOKEN and MASTODON_API_BASE_URL."
-            ) from exc
-        except MastodonNotFoundError as exc:
-            if replying:
-                raise ReplyRejected("The Mastodon post is gone (deleted, or not visible).") from exc
-            raise SourceError(f"Mastodon did not find it: {_reason(exc)}") from exc
-        except MastodonServerError as exc:
-            raise NetworkUnavailable(
-                "The Mastodon instance is having trouble; Carebot will try again shortly."
-            ) from exc
-        except MastodonNetworkError as exc:
-            raise NetworkUnavailable(_UNREACHABLE) from exc
-        except MastodonAPIError as exc:
-            if replying:
-                raise ReplyRejected(f"Mastodon refused the reply: {_reason(exc)}") from exc
-            raise SourceError(f"Mastodon did not accept the request: {_reason(exc)}") from exc
-        except MastodonError as exc:
-            raise SourceError(f"Mastodon request failed: {exc}") from exc
-
-    async def _in_thread(self, call: Callable[[], T]) -> T:
-        """Run a blocking call on the source's own threads, off the event loop."""
-        if self._threads is None:
-            raise RuntimeError("MastodonSource.start() was not called")
-        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
-
-    def _respect_budget(self, api: Any) -> None:
-        remaining = getattr(api, "ratelimit_remaining", None)
-        reset_at = _epoch(getattr(api, "ratelimit_reset", None))
-        spent = remaining is not None and remaining <= 0
-        if spent and reset_at is not None and reset_at > ensure_utc(self._clock()):
-            raise NetworkRateLimited(
-                "Mastodon's rate limit for the brand account is spent; Carebot waits for its "
-                "reset.",
-                reset_at=reset_at,
-            )
 
 
 class _Listener(StreamListener):
@@ -429,25 +304,3 @@ def _own_statuses(account_id: str, max_id: str | None) -> Callable[[Any], Any]:
 
 def _mentions_page(*, min_id: str | None, max_id: str | None) -> Callable[[Any], Any]:
     return lambda api: api.notifications(types=["mention"], min_id=min_id, max_id=max_id, limit=80)
-
-
-def _as_utc(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str) and value:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-        except ValueError:
-            return None
-    return None
-
-
-def _epoch(value: Any) -> datetime | None:
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
-    return None
-
-
-def _reason(exc: MastodonError) -> str:
-    args = [str(a) for a in exc.args if isinstance(a, str) and a]
-    return (args[-1] if args else "no reason given").rstrip(".") + "."

@@ -1,79 +1,59 @@
 """`XSource`: the X (Twitter) adapter behind the `Source` protocol, built on tweepy's AsyncClient.
 
-It owns the HTTP session tweepy uses (so all X traffic can be sent to `CAREBOT_X_API_URL`), turns
-the mentions timeline into `Mention`s, posts replies, and maps every tweepy and aiohttp failure to
-a domain error whose message a support agent can act on. X sends text HTML-escaped; this module
-unescapes it exactly once (`unescape_x_text`), so everything past it holds text as typed. tweepy
-is untyped, so its calls are kept inside `_call`, which hands back plain JSON dicts.
+It owns the HTTP session tweepy uses (so all X traffic can be sent to `CAREBOT_X_API_URL`), reads
+the mentions timeline, posts replies and looks posts up. Turning X's JSON into `Mention`s (text
+unescaped exactly once) lives in `bot.sources.x_mapping`; where requests go and what each tweepy
+failure means to an agent, in `bot.sources.x_http`. tweepy is untyped, so its calls are kept
+inside `_call`, which hands back plain JSON dicts.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
-import math
-import re
-import unicodedata
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import aiohttp
 import tweepy
 import tweepy.asynchronous
-from aiohttp import hdrs
-from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
-from yarl import URL
 
 from bot.clock import Clock, ensure_utc, utc_now
 from bot.errors import (
     ConfigError,
-    NetworkAuthError,
-    NetworkRateLimited,
     NetworkUnavailable,
     ReplyEmpty,
-    ReplyNotAllowed,
     ReplyRejected,
     ReplyTooLong,
     SourceError,
 )
 from bot.sources.base import Author, FetchResult, Mention, Rejected, SentReply, SourceLimits
 from bot.sources.checks import PostCheck, PostStatus
-from bot.sources.x_meter import XMeter, has_link
-from bot.sources.x_text import X_REPLY_LIMIT, url_spans, x_weighted_length
-
-__all__ = ["XSource", "unescape_x_text", "x_api_rewrite"]
-
-_X_HOSTS: Final = frozenset({"api.twitter.com", "api.x.com"})
-_TWEET_FIELDS: Final = [
-    "created_at",
-    "conversation_id",
-    "referenced_tweets",
-    "author_id",
-    "in_reply_to_user_id",
-    "entities",
-    "note_tweet",
-    "edit_history_tweet_ids",
-]
-_USER_FIELDS: Final = ["username", "name", "verified", "public_metrics"]
-# X escapes exactly these three in post text (and nothing else), so exactly these are undone.
-_X_ENTITIES: Final = re.compile(r"&(amp|lt|gt);")
-_X_UNESCAPE: Final = {"amp": "&", "lt": "<", "gt": ">"}
-_REPLY_RULE: Final = "You can only reply to or quote posts where you are mentioned"
-_NOT_ALLOWED: Final = (
-    "X only lets the brand reply to posts that mention or quote it, and this one doesn't. "
-    "Answer the customer on X directly, or wait for a post that mentions the brand."
+from bot.sources.x_http import translate_error, x_api_rewrite
+from bot.sources.x_mapping import (
+    CHECK_FIELDS,
+    EXPANSIONS,
+    TWEET_FIELDS,
+    USER_FIELDS,
+    author_from_user,
+    checked_tweet_id,
+    first_error,
+    fold_edits,
+    hidden_post,
+    is_customer_mention,
+    json_list,
+    mention_from_tweet,
+    post_text,
+    same_post_text,
+    summons_brand,
+    unescape_x_text,
 )
+from bot.sources.x_meter import XMeter, has_link
+from bot.sources.x_text import X_REPLY_LIMIT, x_weighted_length
 
+__all__ = ["XSource", "same_post_text", "unescape_x_text", "x_api_rewrite"]
 
-def unescape_x_text(text: str) -> str:
-    """Return X's HTML-escaped post text as its author typed it (one pass: `&amp;lt;` → `&lt;`)."""
-    return _X_ENTITIES.sub(lambda m: _X_UNESCAPE[m.group(1)], text)
-
-
-_EXPANSIONS: Final = ["author_id", "referenced_tweets.id"]
-_CHECK_FIELDS: Final = ["edit_history_tweet_ids", "note_tweet", "withheld", "author_id"]
 LOOKUP_BATCH: Final = 100  # GET /2/tweets takes at most 100 ids
 _UNREACHABLE: Final = "Can't reach X right now."
 # X's timelines are eventually consistent: a reply it accepted shows in the brand's own timeline
@@ -83,34 +63,6 @@ _UNREACHABLE: Final = "Can't reach X right now."
 X_REPLY_VISIBLE_AFTER: Final = 30.0
 # How many pages (of 100) of the brand's own recent posts a reply is looked for in.
 _OWN_POST_PAGES: Final = 5
-
-
-def x_api_rewrite(api_url: str) -> ClientMiddlewareType:
-    """Return an aiohttp client middleware sending api.twitter.com and api.x.com to `api_url`."""
-    base = URL(api_url)
-    if not base.is_absolute() or base.scheme not in {"http", "https"}:
-        raise ConfigError("CAREBOT_X_API_URL", f"{api_url!r} is not an http(s) URL")
-    prefix = base.raw_path.rstrip("/")
-
-    async def rewrite(
-        request: aiohttp.ClientRequest, handler: ClientHandlerType
-    ) -> aiohttp.ClientResponse:
-        if request.url.host in _X_HOSTS:
-            # tweepy hard-codes https://api.twitter.com; keep its encoded path and query (the OAuth
-            # signature covers them) and swap only where the request goes.
-            request.url = URL.build(
-                scheme=base.scheme,
-                host=base.raw_host or "",
-                port=base.explicit_port,
-                path=prefix + request.url.raw_path,
-                query_string=request.url.raw_query_string,
-                encoded=True,
-            )
-            # ClientRequest computed Host from the original URL before middlewares ran.
-            request.headers[hdrs.HOST] = request.url.host_port_subcomponent or ""
-        return await handler(request)
-
-    return rewrite
 
 
 class XSource:
@@ -186,12 +138,12 @@ class XSource:
         """Return the brand account the user credentials act as."""
         self._require_user_context("X_API_KEY", "looking up the brand account")
         payload = await self._call(
-            lambda c: c.get_me(user_auth=True, user_fields=_USER_FIELDS), replying=False
+            lambda c: c.get_me(user_auth=True, user_fields=USER_FIELDS), replying=False
         )
         data = payload.get("data")
         if not isinstance(data, dict):
-            raise SourceError(f"X did not describe the brand account: {_first_error(payload)}")
-        return _author(data)
+            raise SourceError(f"X did not describe the brand account: {first_error(payload)}")
+        return author_from_user(data)
 
     async def fetch_since(self, cursor: str | None, *, not_before: datetime) -> FetchResult:
         """Return mentions newer than `cursor` (with no cursor: posted since `not_before`)."""
@@ -204,27 +156,29 @@ class XSource:
         first_page = True
         while first_page or token:
             payload = await self._mentions_page(brand_id, cursor, not_before, token)
-            tweets = [t for t in _list(payload.get("data")) if isinstance(t, dict)]
+            tweets = [t for t in json_list(payload.get("data")) if isinstance(t, dict)]
             if not tweets and "errors" in payload and "meta" not in payload:
-                raise SourceError(f"X could not list the brand's mentions: {_first_error(payload)}")
+                raise SourceError(f"X could not list the brand's mentions: {first_error(payload)}")
             ids = [int(str(t.get("id"))) for t in tweets if str(t.get("id")).isdigit()]
             if first_page and ids:
                 newest = max(ids)
             includes = payload.get("includes")
             includes = includes if isinstance(includes, dict) else {}
-            users = {u.get("id"): u for u in _list(includes.get("users")) if isinstance(u, dict)}
+            users = {
+                u.get("id"): u for u in json_list(includes.get("users")) if isinstance(u, dict)
+            }
             authors = {
                 str(t.get("id")): str(t.get("author_id"))
-                for t in _list(includes.get("tweets"))
+                for t in json_list(includes.get("tweets"))
                 if isinstance(t, dict)
             }
             for tweet in tweets:
                 # One unreadable post is quarantined; it must not hold up everyone behind it.
                 try:
-                    tweet_id = _tweet_id(tweet)
-                    if tweet_id not in mentions and _is_customer_mention(tweet, brand_id):
-                        mention = _mention(tweet, users.get(tweet.get("author_id")))
-                        summons = _summons(tweet, brand_id, authors)
+                    tweet_id = checked_tweet_id(tweet)
+                    if tweet_id not in mentions and is_customer_mention(tweet, brand_id):
+                        mention = mention_from_tweet(tweet, users.get(tweet.get("author_id")))
+                        summons = summons_brand(tweet, brand_id, authors)
                         mentions[tweet_id] = dataclasses.replace(mention, summons=summons)
                         history = [str(i) for i in tweet.get("edit_history_tweet_ids") or []]
                         if history and history[0] != tweet_id:
@@ -235,7 +189,7 @@ class XSource:
             meta = payload.get("meta")
             token = meta.get("next_token") if isinstance(meta, dict) else None
             first_page = False
-        _fold_edits(mentions, originals, cursor)
+        fold_edits(mentions, originals, cursor)
         ordered = sorted(mentions.values(), key=lambda m: int(m.external_id))
         return FetchResult(
             mentions=ordered, cursor=None if newest is None else str(newest), rejected=rejected
@@ -257,7 +211,7 @@ class XSource:
         )
         data = payload.get("data")
         if not isinstance(data, dict) or "id" not in data:
-            raise ReplyRejected(f"X did not confirm the reply: {_first_error(payload)}")
+            raise ReplyRejected(f"X did not confirm the reply: {first_error(payload)}")
         reply_id = str(data["id"])
         self.meter.record("post_link" if has_link(text) else "post", items=1)
         return SentReply(external_id=reply_id, url=f"https://x.com/i/web/status/{reply_id}")
@@ -277,9 +231,9 @@ class XSource:
                 elif history[-1] != tweet_id:
                     latest_of[history[-1]] = tweet_id
                 else:
-                    found[tweet_id] = PostCheck(tweet_id, PostStatus.OK, _post_text(tweet))
+                    found[tweet_id] = PostCheck(tweet_id, PostStatus.OK, post_text(tweet))
             for error in payload.get("errors") or []:
-                check = _hidden_post(error)
+                check = hidden_post(error)
                 if check is not None:
                     found[check.external_id] = check
         # An edited post answers with its own (old) text; its newest version has the text to show.
@@ -289,9 +243,9 @@ class XSource:
             for tweet in payload.get("data") or []:
                 original = latest_of.get(str(tweet["id"]))
                 if original is not None:
-                    found[original] = PostCheck(original, PostStatus.EDITED, _post_text(tweet))
+                    found[original] = PostCheck(original, PostStatus.EDITED, post_text(tweet))
             for error in payload.get("errors") or []:
-                check = _hidden_post(error)
+                check = hidden_post(error)
                 if check is not None and check.external_id in latest_of:
                     original = latest_of[check.external_id]
                     found[original] = PostCheck(original, check.status)
@@ -304,7 +258,7 @@ class XSource:
         return await self._call(
             lambda c: c.get_tweets(
                 ids,
-                tweet_fields=_CHECK_FIELDS,
+                tweet_fields=CHECK_FIELDS,
                 expansions=["author_id"],
                 user_fields=["protected"],
                 user_auth=not use_bearer,
@@ -342,9 +296,7 @@ class XSource:
                         external_id=reply_id, url=f"https://x.com/i/web/status/{reply_id}"
                     )
             if "data" not in payload and "errors" in payload:
-                raise SourceError(
-                    f"X could not list the brand's own posts: {_first_error(payload)}"
-                )
+                raise SourceError(f"X could not list the brand's own posts: {first_error(payload)}")
             token = payload.get("meta", {}).get("next_token")
             if not token:
                 return None
@@ -360,7 +312,7 @@ class XSource:
                 start_time=since,
                 max_results=100,
                 exclude=["retweets"],
-                tweet_fields=_TWEET_FIELDS,
+                tweet_fields=TWEET_FIELDS,
                 pagination_token=token,
                 user_auth=True,
             )
@@ -390,9 +342,9 @@ class XSource:
                 since_id=cursor or None,
                 start_time=None if cursor else ensure_utc(not_before),
                 max_results=100,
-                expansions=_EXPANSIONS,
-                tweet_fields=_TWEET_FIELDS,
-                user_fields=_USER_FIELDS,
+                expansions=EXPANSIONS,
+                tweet_fields=TWEET_FIELDS,
+                user_fields=USER_FIELDS,
                 pagination_token=token,
                 user_auth=not use_bearer,
             ),
@@ -416,7 +368,7 @@ class XSource:
         try:
             payload = await request(self._client)
         except tweepy.errors.HTTPException as exc:
-            raise self._translate(exc, replying=replying) from exc
+            raise translate_error(exc, replying=replying, clock=self._clock) from exc
         except aiohttp.ClientConnectorError as exc:
             # The connection was never made, so X cannot have acted on the request.
             raise NetworkUnavailable(_UNREACHABLE, may_have_posted=False) from exc
@@ -429,209 +381,3 @@ class XSource:
         if not isinstance(payload, dict):
             raise NetworkUnavailable("X sent an answer Carebot could not read; try again.")
         return payload
-
-    def _translate(self, exc: Any, *, replying: bool) -> SourceError:
-        status = int(getattr(exc.response, "status", 0))
-        reason = _api_message(exc)
-        if isinstance(exc, tweepy.errors.TooManyRequests):
-            reset_at = _reset_at(exc)
-            return NetworkRateLimited(
-                f"X is rate-limiting us; try again {self._wait_phrase(reset_at)}.",
-                reset_at=reset_at,
-            )
-        if isinstance(exc, tweepy.errors.Unauthorized):
-            return NetworkAuthError(
-                "X rejected Carebot's credentials (they may have been revoked or mistyped); "
-                "check the X API keys and tokens."
-            )
-        if isinstance(exc, tweepy.errors.TwitterServerError):
-            return NetworkUnavailable(f"X is having trouble (error {status}).")
-        if replying and status == 403 and _REPLY_RULE in " ".join(_all_messages(exc)):
-            return ReplyNotAllowed(_NOT_ALLOWED)
-        if replying and isinstance(exc, tweepy.errors.HTTPException) and 400 <= status < 500:
-            return ReplyRejected(f"X refused the reply: {reason}")
-        if isinstance(exc, tweepy.errors.Forbidden):
-            return NetworkAuthError(f"X refused access to the brand account: {reason}")
-        return SourceError(f"X did not accept Carebot's request (error {status}): {reason}")
-
-    def _wait_phrase(self, reset_at: datetime | None) -> str:
-        if reset_at is None:
-            return "in a few minutes"
-        seconds = (reset_at - ensure_utc(self._clock())).total_seconds()
-        if seconds <= 60:
-            return "in a minute"
-        minutes = math.ceil(seconds / 60)
-        if minutes < 90:
-            return f"in {minutes} min"
-        return f"after {reset_at:%H:%M} UTC"
-
-
-def _fold_edits(
-    mentions: dict[str, Mention], originals: dict[str, str], cursor: str | None
-) -> None:
-    """Keep an edit from becoming a second case: X gives each version of a post a new id.
-
-    An edit whose original is in the same fetch becomes that original's text. One whose original
-    is older than the cursor was already delivered; the compliance job takes the edit onto it. An
-    edit of a post never seen (edited before its first poll) stays: it is the only version.
-    """
-    for version, original in originals.items():
-        edited = mentions.pop(version)
-        if original in mentions:
-            mentions[original] = dataclasses.replace(mentions[original], text=edited.text)
-        elif cursor is None or int(original) > int(cursor):
-            mentions[version] = edited
-
-
-def _hidden_post(error: Any) -> PostCheck | None:
-    """Read one entry of a lookup's `errors`: which post, and why X no longer shows it."""
-    if not isinstance(error, dict) or error.get("resource_type") != "tweet":
-        return None
-    post_id = str(error.get("resource_id") or error.get("value") or "")
-    kind = str(error.get("type", ""))
-    if not post_id:
-        return None
-    if kind.endswith("/not-authorized-for-resource"):
-        return PostCheck(post_id, PostStatus.PROTECTED)
-    if kind.endswith("/resource-not-found"):
-        suspended = "suspended" in str(error.get("detail", "")).lower()
-        return PostCheck(post_id, PostStatus.SUSPENDED if suspended else PostStatus.DELETED)
-    return None
-
-
-def _all_messages(exc: Any) -> list[str]:
-    return [str(m) for m in getattr(exc, "api_messages", []) if m]
-
-
-def _summons(tweet: dict[str, Any], brand_id: str, quoted_authors: dict[str, str]) -> bool:
-    """Tell whether the post mentions the brand (an entity) or quotes one of the brand's posts."""
-    entities = tweet.get("entities") or {}
-    note = tweet.get("note_tweet") or {}
-    mentions = list(entities.get("mentions") or []) + list(
-        (note.get("entities") or {}).get("mentions") or []
-    )
-    if any(str(m.get("id")) == brand_id for m in mentions if isinstance(m, dict)):
-        return True
-    return any(
-        ref.get("type") == "quoted" and quoted_authors.get(str(ref.get("id"))) == brand_id
-        for ref in tweet.get("referenced_tweets", [])
-    )
-
-
-def _post_text(tweet: dict[str, Any]) -> str:
-    """Return the whole post as typed: `note_tweet` holds what a long post's `text` cuts off."""
-    note = tweet.get("note_tweet")
-    raw = note.get("text") if isinstance(note, dict) else None
-    return unescape_x_text(str(raw if isinstance(raw, str) else tweet.get("text", "")))
-
-
-def same_post_text(shown: str, sent: str) -> bool:
-    """Whether `shown` (a post's text as X returns it) is the text `sent` was posted with."""
-    return _comparable(html.unescape(shown)) == _comparable(sent)
-
-
-# A reply's text as X returns it starts with the @handles it answers, which X adds itself.
-_LEADING_MENTIONS = re.compile(r"^(?:[@\uff20]\w{1,15}\s+)+")
-
-
-def _comparable(text: str) -> str:
-    # X replaces every link with a t.co link of its own; compare everything around the links.
-    text = _LEADING_MENTIONS.sub("", unicodedata.normalize("NFC", text).strip())
-    parts: list[str] = []
-    position = 0
-    for start, end in url_spans(text):
-        parts.append(text[position:start])
-        parts.append("\u0000")
-        position = end
-    parts.append(text[position:])
-    return " ".join("".join(parts).split())
-
-
-def _api_message(exc: Any) -> str:
-    messages = [str(m) for m in getattr(exc, "api_messages", []) if m]
-    if messages:
-        return messages[0].rstrip(".") + "."
-    return f"{exc.response.status} {exc.response.reason}"
-
-
-def _reset_at(exc: Any) -> datetime | None:
-    reset: Any = getattr(exc, "reset_time", None)
-    if reset is None:
-        reset = exc.response.headers.get("x-rate-limit-reset")
-    try:
-        return datetime.fromtimestamp(int(reset), tz=UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _first_error(payload: dict[str, Any]) -> str:
-    errors = payload.get("errors") or [{}]
-    first = errors[0] if isinstance(errors[0], dict) else {}
-    return str(first.get("detail") or first.get("message") or "no details given")
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _tweet_id(tweet: dict[str, Any]) -> str:
-    value = str(tweet.get("id"))
-    if not value.isdigit():
-        raise SourceError(f"X sent a mention with an unreadable id ({value[:40]!r}).")
-    return value
-
-
-def _is_customer_mention(tweet: dict[str, Any], brand_id: str) -> bool:
-    """Keep what a customer wrote: not the brand's own posts, not plain reposts (quotes stay)."""
-    if tweet.get("author_id") == brand_id:
-        return False
-    refs = _list(tweet.get("referenced_tweets"))
-    return not any(isinstance(r, dict) and r.get("type") == "retweeted" for r in refs)
-
-
-def _author(user: dict[str, Any]) -> Author:
-    metrics = user.get("public_metrics") or {}
-    followers = metrics.get("followers_count")
-    verified = user.get("verified")
-    return Author(
-        external_id=str(user["id"]),
-        handle=str(user.get("username", "")),
-        name=str(user.get("name", "")),
-        followers=int(followers) if followers is not None else None,
-        verified=bool(verified) if verified is not None else None,
-    )
-
-
-def _mention(tweet: dict[str, Any], user: dict[str, Any] | None) -> Mention:
-    tweet_id = str(tweet["id"])
-    author_id = str(tweet.get("author_id", ""))
-    author = (
-        _author(user) if user is not None else Author(external_id=author_id, handle="", name="")
-    )
-    replied_to = next(
-        (
-            str(r["id"])
-            for r in _list(tweet.get("referenced_tweets"))
-            if isinstance(r, dict) and r.get("type") == "replied_to"
-        ),
-        None,
-    )
-    return Mention(
-        network="x",
-        external_id=tweet_id,
-        conversation_id=str(tweet.get("conversation_id") or tweet_id),
-        author=author,
-        text=_post_text(tweet),
-        url=f"https://x.com/{author.handle or 'i'}/status/{tweet_id}",
-        posted_at=_parse_time(tweet.get("created_at")),
-        in_reply_to_id=replied_to,
-    )
-
-
-def _parse_time(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise SourceError("X sent a mention without a time; Carebot cannot place it.")
-    try:
-        return ensure_utc(datetime.fromisoformat(value))
-    except ValueError as exc:
-        raise SourceError(f"X sent a mention with an unreadable time ({value!r}).") from exc

@@ -1,9 +1,11 @@
 """Replicas, end to end: two real bots in this process sharing one PostgreSQL database and one
 sandbox. N mentions make exactly N cards, one replica polls at a time, and when the one doing the
-work shuts down the other takes over at once (ARCHITECTURE rule 7)."""
+work shuts down the other takes over at once (ARCHITECTURE rule 7); likewise one replica holds
+Mastodon's stream."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections import Counter
@@ -13,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import RunningBot, Sandbox, running_bot
+from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
 from bot.sandbox.x import FakeTweet
 from storage.models import Lease
 
@@ -101,3 +103,32 @@ async def test_when_the_working_replica_stops_the_other_takes_over(
             await stack.slack.wait_for(lambda: len(cards(stack)) == 6, timeout=8)
             assert set((await lease_holders(standby)).values()) == {standby.runtime.holder}
     assert_one_card_each(stack, tweets)
+
+
+async def test_one_replica_streams_mastodon_and_the_other_takes_over(pg_url: str) -> None:
+    async with sandbox(networks=("mastodon",)) as stack:
+        # Polls an hour apart: between them, only a stream brings a mention.
+        settings = stack.settings(pg_url, poll_interval="1h", x_bearer_token=None, x_api_key=None)
+        async with AsyncExitStack() as worker_lifetime:
+            worker = await worker_lifetime.enter_async_context(
+                running_bot(settings, pacing_per_second=None)
+            )
+            await stack.slack.wait_for(lambda: stack.mastodon.stream_count == 1, timeout=15)
+            async with running_bot(settings, pacing_per_second=None) as standby:
+                await asyncio.sleep(2)  # the standby has tried the lease by now, more than once
+                assert stack.mastodon.stream_count == 1
+                holders = await lease_holders(standby)
+                assert holders["stream:mastodon"] == worker.runtime.holder
+                await worker_lifetime.aclose()
+                # Released on shutdown: the standby streams without waiting for it to lapse.
+                for _ in range(100):
+                    holders = await lease_holders(standby)
+                    if holders.get("stream:mastodon") == standby.runtime.holder:
+                        break
+                    await asyncio.sleep(0.1)
+                assert holders["stream:mastodon"] == standby.runtime.holder
+                streamed = stack.mastodon.add_mention("@acme anyone there?", author="lee")
+                await stack.slack.wait_for(
+                    lambda: any(f"/{streamed.id}" in str(m.blocks) for m in cards(stack)),
+                    timeout=15,
+                )
