@@ -1,11 +1,11 @@
-"""Wiring: build the Slack client, the Bolt app and its dependencies. No handler code lives here,
-and nothing is created at import time."""
+"""Wiring: build the Slack client and the Bolt app, with every listener registered and `deps` in
+every request's context. No handler code lives here, and nothing is created at import time. This
+is the one module outside handlers/ that imports handlers/ (tests/test_imports.py checks it)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from aiohttp import ClientSession
 from slack_bolt.async_app import AsyncApp
@@ -19,35 +19,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import AccessPolicy
-from bot.clock import Clock
-from bot.delivery import DeliveryService
-from bot.digest import DigestService
-from bot.inflight import InFlight
-from bot.ownership import OwnershipService
-from bot.replies import ReplyService
+import handlers
+from bot.deps import Deps
 from bot.settings import Settings
-from bot.sources.registry import SourceRegistry
-from storage.engine import SessionFactory
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Deps:
-    """What listeners and jobs need, handed to listeners through Bolt's context as `deps`."""
-
-    settings: Settings
-    sessions: SessionFactory
-    slack: AsyncWebClient
-    sources: SourceRegistry
-    clock: Clock
-    access: AccessPolicy
-    delivery: DeliveryService
-    ownership: OwnershipService
-    replies: ReplyService
-    digest: DigestService
-    in_flight: InFlight
 
 
 def build_slack_client(
@@ -95,18 +71,17 @@ class InjectDeps(AsyncMiddleware):
         return await next()
 
 
-def build_app(settings: Settings, deps: Deps) -> AsyncApp:
-    """Build the Bolt app with every listener registered (HTTP requests arrive via `bot.edge`)."""
-    # Imported here so that nothing in bot/ imports the Slack edge at module load (data flows
-    # handlers -> bot -> storage; only this wiring function knows about handlers).
-    import handlers
+def build_app(settings: Settings, deps: Deps, *, client: AsyncWebClient) -> AsyncApp:
+    """Build the Bolt app with every listener registered (HTTP requests arrive via `bot.edge`).
 
+    `client` is the Web API client Bolt hands listeners; `deps` reach them through the context.
+    """
     app = AsyncApp(
-        client=deps.slack,
+        client=client,
         # HTTP requests are verified by `bot.edge` on the raw bytes before they are decoded, and
         # reach Bolt only through it; Socket Mode has no signatures.
         request_verification_enabled=False,
-        # Bolt answers when the listener returns; `handlers.errors.guarded` returns at `ack()`
+        # Bolt answers when the listener returns; `handlers.listener.guarded` returns at `ack()`
         # and finishes the listener in a task, so the answer never waits for a 10 ms poll.
         process_before_response=True,
         logger=logging.getLogger("carebot.bolt"),

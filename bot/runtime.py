@@ -15,17 +15,19 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import leases
 from bot.access import AccessPolicy
-from bot.app import Deps, build_app, build_slack_client
+from bot.app import build_app, build_slack_client
 from bot.blocks.digest import digest_message
 from bot.charts import post_charts
 from bot.clock import Clock, utc_now
 from bot.compliance import ComplianceService
 from bot.cost import CostTracker, Prices, spend_text
 from bot.delivery import DeliveryService, process_id
+from bot.deps import Deps
 from bot.digest import DAILY_CHECK, DAILY_JOB, DailyDigest, DigestService, slack_poster
 from bot.edge import EVENTS_PATH, slack_events_handler
 from bot.errors import ConfigError, SlackUnreachable
@@ -156,6 +158,10 @@ class Runtime:
         self.policy: ResponsePolicy | None = None
         self._http: ClientSession | None = None
         self.deps: Deps | None = None
+        # The jobs' wiring, set by `start` (listeners see only `deps`).
+        self._sessions: SessionFactory | None = None
+        self._slack: AsyncWebClient | None = None
+        self.access: AccessPolicy | None = None
         self.app: AsyncApp | None = None
         self.scheduler = Scheduler()
         self.sources = SourceRegistry()
@@ -177,11 +183,25 @@ class Runtime:
         self._http = ClientSession()
         self.deps = self._build_deps(sources)
         await self._start_health()
-        self.app = build_app(self.settings, self.deps)
+        self.app = build_app(self.settings, self.deps, client=self.slack)
         self._schedule_jobs(self.deps)
         self.scheduler.start()
         self.ready = True
         log.info("carebot is ready (jobs: %s)", ", ".join(self.scheduler.job_ids()) or "none")
+
+    @property
+    def sessions(self) -> SessionFactory:
+        """Return the session factory of the started runtime."""
+        if self._sessions is None:
+            raise RuntimeError("the runtime has not started")
+        return self._sessions
+
+    @property
+    def slack(self) -> AsyncWebClient:
+        """Return the Web API client listeners and jobs share (with retries)."""
+        if self._slack is None:
+            raise RuntimeError("the runtime has not started")
+        return self._slack
 
     async def _start_health(self) -> None:
         """Prove Slack takes the token and the channels before anything says "ready", then
@@ -190,7 +210,7 @@ class Runtime:
         assert self.engine is not None
         probe_client = build_slack_client(self.settings, retries=False, session=self._http)
         probe_client.timeout = HEALTH_SLACK_TIMEOUT_SECONDS
-        findings = await probe_slack(self.settings, self.deps.slack)
+        findings = await probe_slack(self.settings, self.slack)
         error = config_error(findings)
         if error is not None:
             raise error
@@ -200,9 +220,9 @@ class Runtime:
         self.monitor = HealthMonitor(
             settings=self.settings,
             engine=self.engine,
-            sessions=self.deps.sessions,
+            sessions=self.sessions,
             slack=probe_client,
-            networks=[source.network for source in self.deps.sources],
+            networks=[source.network for source in self.sources],
             clock=self.clock,
             revision=self.revision,
         )
@@ -215,8 +235,8 @@ class Runtime:
         assert self.engine is not None
         assert self._http is not None
         assert settings.channel is not None
-        sessions = session_factory(self.engine)
-        slack = build_slack_client(settings, session=self._http)
+        sessions = self._sessions = session_factory(self.engine)
+        slack = self._slack = build_slack_client(settings, session=self._http)
         self.policy = response_policy(settings)
         self.delivery = DeliveryService(
             sessions=sessions,
@@ -228,7 +248,9 @@ class Runtime:
             # Who hears, by DM, that the channel itself is out of reach.
             alert_to=settings.leads or settings.agents,
         )
-        access = AccessPolicy(slack=slack, agents=settings.agents, leads=settings.leads)
+        access = self.access = AccessPolicy(
+            slack=slack, agents=settings.agents, leads=settings.leads
+        )
         meter = getattr(sources.get("x"), "meter", None)
         if isinstance(meter, XMeter):
             self.cost = CostTracker(
@@ -247,12 +269,7 @@ class Runtime:
             return spend_text(await cost.spend()) if cost is not None else None
 
         return Deps(
-            settings=settings,
-            sessions=sessions,
-            slack=slack,
-            sources=sources,
-            clock=self.clock,
-            access=access,
+            channel=settings.channel,
             delivery=self.delivery,
             ownership=OwnershipService(
                 sessions=sessions, clock=self.clock, access=access, reschedule=self._reschedule
@@ -286,13 +303,14 @@ class Runtime:
 
     def _schedule_jobs(self, deps: Deps) -> None:
         settings = self.settings
+        sessions, slack, sources = self.sessions, self.slack, self.sources
         assert self.delivery is not None
         assert self.policy is not None
         holder = self.holder
         policy = self.policy
         self.scheduler.every(DELIVERY_JOB, DELIVERY_TICK, self.delivery.run_once)
         sla = SlaChecker(
-            sessions=deps.sessions,
+            sessions=sessions,
             clock=self.clock,
             policy=policy,
             notifier=self.delivery,
@@ -300,11 +318,11 @@ class Runtime:
         )
         self.scheduler.every(SLA_JOB, settings.sla_check_interval, sla.run_once)
         self.settler = ReplySettler(
-            sessions=deps.sessions,
+            sessions=sessions,
             clock=self.clock,
-            sources={source.network: source for source in deps.sources},
+            sources={source.network: source for source in sources},
             delivery=self.delivery,
-            slack=deps.slack,
+            slack=slack,
             holder=holder,
             pending_grace=self.reply_pending_grace,
             visible_after=self.reply_visible_after,
@@ -312,33 +330,33 @@ class Runtime:
         self.scheduler.every(REPLIES_JOB, REPLIES_TICK, self.settler.run_once)
         if settings.digest_at is not None:
             daily = DailyDigest(
-                sessions=deps.sessions,
+                sessions=sessions,
                 clock=self.clock,
                 service=deps.digest,
                 at=settings.digest_at,
                 channel=settings.digest_channel or deps.delivery.channel,
-                post=slack_poster(deps.slack),
+                post=slack_poster(slack),
                 render=digest_message,
                 holder=holder,
-                charts=functools.partial(post_charts, deps.slack),
+                charts=functools.partial(post_charts, slack),
             )
             # Checked every minute rather than fired once, so a restart or a replica that was
             # down at the hour still posts the day's digest (the database keeps it to one).
             self.scheduler.every(DAILY_JOB, DAILY_CHECK, daily.run_once)
-        self._schedule_compliance(deps)
-        if not deps.sources:
+        self._schedule_compliance()
+        if not sources:
             log.warning("no network credentials: Carebot will not read mentions (see README)")
             return
-        ingest = build_ingest(settings, sessions=deps.sessions, clock=self.clock)
+        ingest = build_ingest(settings, sessions=sessions, clock=self.clock)
         if self.cost is not None:
             self.scheduler.every(USAGE_JOB, USAGE_TICK, self.cost.run_once)
         # One job per network, each under its own DB lease: a network that fails, stalls or
         # rate-limits us never holds up the others.
-        for source in deps.sources:
+        for source in sources:
             poller = Poller(
                 source=source,
                 ingest=ingest,
-                sessions=deps.sessions,
+                sessions=sessions,
                 clock=self.clock,
                 notify=self.delivery.notify,
                 backfill=settings.backfill,
@@ -363,11 +381,11 @@ class Runtime:
                 )
                 self._streams.append(asyncio.create_task(runner.run(), name=f"stream:{poller.key}"))
 
-    def _schedule_compliance(self, deps: Deps) -> None:
+    def _schedule_compliance(self) -> None:
         # Retention runs with or without a network; checks need a source that can look posts up.
-        checking = [s for s in deps.sources if isinstance(s, CheckingSource)]
+        checking = [s for s in self.sources if isinstance(s, CheckingSource)]
         compliance = ComplianceService(
-            sessions=deps.sessions,
+            sessions=self.sessions,
             clock=self.clock,
             sources=checking,
             interval=self.settings.compliance_interval,
@@ -411,7 +429,7 @@ class Runtime:
         if self.delivery is not None:
             checks["slack"] = self.delivery.health().as_check()
         if self.deps is not None:
-            checks.update(await source_checks(self.deps.sessions))
+            checks.update(await source_checks(self.sessions))
         return checks
 
     def health(self) -> dict[str, Any]:

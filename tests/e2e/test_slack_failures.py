@@ -54,7 +54,7 @@ class World:
 
     async def cases(self) -> list[Case]:
         assert self.bot.runtime.deps is not None
-        async with self.bot.runtime.deps.sessions() as s:
+        async with self.bot.runtime.sessions() as s:
             return list(await s.scalars(select(Case).order_by(Case.id)))
 
     async def case_of(self, tweet: FakeTweet) -> Case:
@@ -145,7 +145,7 @@ async def put_in_doubt(world: World, tweet: FakeTweet) -> None:
     assert world.bot.runtime.deps is not None
     # First let the bot record the post it made, or its record would undo this.
     await world.until_cases(lambda cs: all(c.card_state == CardState.POSTED for c in cs))
-    async with world.bot.runtime.deps.sessions() as s, s.begin():
+    async with world.bot.runtime.sessions() as s, s.begin():
         await s.execute(
             update(Case)
             .where(Case.external_id == tweet.id)
