@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from bot.delivery import DeliveryService
-from bot.slack_errors import SlackDeliveryError
+from bot.slack_api import SlackDeliveryError
 from storage.models import Case
 
 log = logging.getLogger(__name__)

@@ -26,14 +26,17 @@ from bot.blocks.ids import MetadataEvent
 from bot.clock import Clock
 from bot.leases import process_id
 from bot.pacing import ChannelPacer
-from bot.slack_errors import (
+from bot.slack_api import (
     SLACK_CALL_ERRORS,
+    SlackDeliveryError,
     SlackInstallBroken,
     SlackMessageRefused,
     SlackRateLimited,
     SlackRejected,
     SlackUnavailable,
     classify_slack_error,
+    post_message,
+    update_message,
 )
 from storage import compliance as compliance_repo
 from storage import repo
@@ -60,18 +63,7 @@ HISTORY_PAGES = 10
 MAX_BACKOFF = 10.0
 
 
-__all__ = [
-    "SLACK_CALL_ERRORS",
-    "DeliveryService",
-    "LeaseLost",
-    "SlackInstallBroken",
-    "SlackMessageRefused",
-    "SlackRateLimited",
-    "SlackRejected",
-    "SlackUnavailable",
-    "classify_slack_error",
-    "process_id",
-]
+__all__ = ["DeliveryService", "LeaseLost", "process_id"]
 
 # Rate limits met while reading history, in one recovery, before it gives up until the next run
 # (the cards in doubt stay in doubt: never posted again on a guess).
@@ -293,18 +285,18 @@ class DeliveryService:
                 assert message.thread_ts is not None
                 await self._pacer.acquire(self._channel)
                 try:
-                    await self._slack.chat_update(
+                    await update_message(
+                        self._slack,
                         channel=case.slack_channel or self._channel,
                         ts=message.thread_ts,
                         text=_echo(message, case),
                     )
-                except SLACK_CALL_ERRORS as exc:
-                    outcome = classify_slack_error(exc)
+                except SlackDeliveryError as outcome:
                     if isinstance(outcome, SlackRateLimited):
                         self._pacer.pause(self._channel, outcome.retry_after)
                         return
                     if not (isinstance(outcome, SlackRejected) and "not_found" in str(outcome)):
-                        raise outcome from exc
+                        raise
                     # Someone deleted the echo in Slack: nothing is left there to redraw.
                 async with self._sessions() as s, s.begin():
                     await compliance_repo.thread_line_redrawn(s, message_id=message.id)
@@ -325,11 +317,10 @@ class DeliveryService:
         assert case.slack_channel is not None
         card = render_card(case, now=self._clock())
         try:
-            await self._slack.chat_update(
-                channel=case.slack_channel, ts=case.card_ts, **card.as_kwargs()
+            await update_message(
+                self._slack, channel=case.slack_channel, ts=case.card_ts, **card.as_kwargs()
             )
-        except SLACK_CALL_ERRORS as exc:
-            outcome = classify_slack_error(exc)
+        except SlackDeliveryError as outcome:
             if isinstance(outcome, SlackRateLimited):
                 await asyncio.sleep(outcome.retry_after)
                 return
@@ -343,7 +334,7 @@ class DeliveryService:
                 async with self._sessions() as s, s.begin():
                     await repo.clear_card_dirty(s, case_id=case.id, version=case.card_version)
                 return
-            raise outcome from exc
+            raise
         await self._succeeded("post")
         async with self._sessions() as s, s.begin():
             await repo.clear_card_dirty(s, case_id=case.id, version=case.card_version)
@@ -384,22 +375,18 @@ class DeliveryService:
             if leased:
                 await self._ensure_lease()
             try:
-                response = await self._slack.chat_postMessage(
+                ts = await post_message(
+                    self._slack,
                     channel=self._channel,
                     text=text,
                     blocks=blocks,
                     metadata=metadata,
                     thread_ts=thread_ts,
-                    reply_broadcast=broadcast or None,
-                    unfurl_links=False,
-                    unfurl_media=False,
+                    broadcast=broadcast,
                 )
                 await self._succeeded("post")
-                return str(response["ts"])
-            except SLACK_CALL_ERRORS as exc:
-                outcome = classify_slack_error(exc)
-                if not isinstance(outcome, SlackRateLimited):
-                    raise outcome from exc
+                return ts
+            except SlackRateLimited as outcome:
                 self.stats.rate_limited += 1
                 log.info("Slack asked us to wait %.0fs before posting", outcome.retry_after)
                 self._pacer.pause(self._channel, outcome.retry_after)

@@ -18,19 +18,17 @@ from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import AccessPolicy, Permission
 from bot.clock import Clock
 from bot.errors import CarebotError
 from bot.sla import ResponsePolicy
-from bot.slack_errors import (
+from bot.slack_api import (
     SlackRateLimited,
     SlackRejected,
     SlackUnavailable,
-    classify_slack_error,
+    post_message,
 )
 from storage import digest as queries
 from storage.digest import OpenCaseRow, QueueCounts, Span
@@ -412,13 +410,7 @@ def slack_poster(client: AsyncWebClient) -> DigestPoster:
     """Return a poster that sends through `client`, its failures mapped to delivery's errors."""
 
     async def post(*, channel: str, text: str, blocks: list[dict[str, Any]]) -> str:
-        try:
-            response = await client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
-            )
-        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise classify_slack_error(exc) from exc
-        return str(response["ts"])
+        return await post_message(client, channel=channel, text=text, blocks=blocks)
 
     return post
 

@@ -12,10 +12,10 @@ from datetime import timedelta
 from bot import leases
 from bot.blocks.card import network_label
 from bot.clock import Clock, ensure_utc
-from bot.delivery import SlackRejected, SlackUnavailable
 from bot.durations import format_duration
 from bot.errors import NetworkAuthError, NetworkRateLimited, SourceError
 from bot.ingest import IngestService
+from bot.slack_api import SlackRejected, SlackUnavailable
 from bot.sources import Source
 from bot.sources.base import Rejected
 from storage import repo

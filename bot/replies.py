@@ -32,13 +32,7 @@ from bot.blocks.lines import (
 )
 from bot.blocks.modals import reply_modal, sent_view
 from bot.clock import Clock, ensure_utc
-from bot.delivery import (
-    LEASE_TTL,
-    SLACK_CALL_ERRORS,
-    DeliveryService,
-    SlackRateLimited,
-    classify_slack_error,
-)
+from bot.delivery import LEASE_TTL, DeliveryService
 from bot.errors import (
     CarebotError,
     CaseClosed,
@@ -49,6 +43,7 @@ from bot.errors import (
     ReplyTooLong,
     SourceError,
 )
+from bot.slack_api import SLACK_CALL_ERRORS, SlackRateLimited, classify_slack_error
 from bot.sources import SendStatus, Source, send_outcome
 from bot.sources.registry import SourceRegistry
 from storage import cases, repo

@@ -22,10 +22,10 @@ from bot.blocks.modals import (
     sent_view,
 )
 from bot.cards import publish_change
-from bot.delivery import SLACK_CALL_ERRORS
 from bot.deps import Deps
 from bot.errors import CarebotError
 from bot.replies import ReplyNotSent, ReplyOutcome, ReplyUnconfirmed, start_reply
+from bot.slack_api import SLACK_CALL_ERRORS
 from handlers.listener import guarded
 from handlers.parsing import user_of
 from storage.models import Case

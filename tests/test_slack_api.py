@@ -1,4 +1,4 @@
-"""Slack's failures classified once (`bot.slack_errors`), checked with the real slack_sdk client
+"""Slack's failures classified once (`bot.slack_api`), checked with the real slack_sdk client
 against the sandbox Slack: the exception slack_sdk raises for each answer Slack documents maps to
 retry, permanent-for-this-message or permanent-for-the-install."""
 
@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.sandbox.slack import FakeSlack
-from bot.slack_errors import (
+from bot.slack_api import (
     SlackInstallBroken,
     SlackMessageRefused,
     SlackRateLimited,
