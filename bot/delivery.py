@@ -19,12 +19,11 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import leases
 from bot.blocks.card import network_label, render_card
 from bot.blocks.compliance import thread_line
 from bot.blocks.ids import MetadataEvent
 from bot.clock import Clock
-from bot.leases import process_id
+from bot.leases import Backoff, Lease, process_id
 from bot.pacing import ChannelPacer
 from bot.slack_api import (
     SLACK_CALL_ERRORS,
@@ -128,10 +127,10 @@ class DeliveryService:
         self._pacer = pacer or ChannelPacer()
         # One at a time keeps cards in the order cases arrived; benchmarks raise it.
         self._concurrency = max(1, concurrency)
-        self._holder = holder or process_id()
-        self._backoff = 0.0
-        self._not_before = 0.0
-        self._lease_until = 0.0
+        self._lease = Lease(
+            sessions, name=f"delivery:{channel}", holder=holder or process_id(), ttl=LEASE_TTL
+        )
+        self._backoff = Backoff(maximum=MAX_BACKOFF)
         # Install-level refusals by call kind; delivery is degraded while any is present.
         self._broken: dict[str, SlackInstallBroken] = {}
         self._broken_since: float | None = None
@@ -159,10 +158,10 @@ class DeliveryService:
 
     async def run_once(self) -> None:
         """Deliver everything that is due: new cards, then thread posts, then card updates."""
-        if time.monotonic() < self._not_before:
+        if not self._backoff.ready():
             return
         try:
-            if not await self._hold_lease():
+            if not await self._lease.acquire():
                 return
             more = True
             while more:
@@ -172,23 +171,22 @@ class DeliveryService:
                 await self.post_follow_ups()
                 await self.redraw_thread_lines()
                 await self.sync_cards()
-            self._backoff = 0.0
+            self._backoff.succeeded()
         except SlackRateLimited as exc:
             self.stats.rate_limited += 1
-            self._not_before = time.monotonic() + exc.retry_after
+            self._backoff.wait(exc.retry_after)
             log.warning("Slack is rate-limiting delivery; retrying in %.0fs", exc.retry_after)
         except SlackUnavailable as exc:
-            self._backoff = min(MAX_BACKOFF, max(1.0, self._backoff * 2))
-            self._not_before = time.monotonic() + self._backoff
+            delay = self._backoff.failed(at_least=1.0)
             self.stats.failures += 1
-            log.warning("Slack unavailable (%s); retrying in %.0fs", exc, self._backoff)
+            log.warning("Slack unavailable (%s); retrying in %.0fs", exc, delay)
         except SlackInstallBroken as exc:
             # Nothing will work until a person fixes it; try again every MAX_BACKOFF seconds.
-            self._not_before = time.monotonic() + MAX_BACKOFF
+            self._backoff.wait(MAX_BACKOFF)
             self.stats.errors.append(exc.error)
             await self.install_broken("post", exc)
         except SlackRejected as exc:
-            self._not_before = time.monotonic() + MAX_BACKOFF
+            self._backoff.wait(MAX_BACKOFF)
             self.stats.errors.append(str(exc))
             log.error("Slack refused delivery to %s: %s", self._channel, exc)
         except LeaseLost:
@@ -372,8 +370,8 @@ class DeliveryService:
     ) -> str:
         while True:
             await self._pacer.acquire(self._channel)
-            if leased:
-                await self._ensure_lease()
+            if leased and not await self._lease.hold_for(LEASE_MARGIN):
+                raise LeaseLost(self._channel)
             try:
                 ts = await post_message(
                     self._slack,
@@ -591,25 +589,9 @@ class DeliveryService:
                 log.warning("could not alert %s: %s", user, classify_slack_error(exc))
         return told
 
-    async def _hold_lease(self) -> bool:
-        started = time.monotonic()
-        held = await leases.acquire(
-            self._sessions, name=f"delivery:{self._channel}", holder=self._holder, ttl=LEASE_TTL
-        )
-        self._lease_until = started + LEASE_TTL.total_seconds() if held else 0.0
-        return held
-
-    async def _ensure_lease(self) -> None:
-        """Renew the lease if a Slack call could outlive it; raise LeaseLost if it is gone."""
-        if time.monotonic() + LEASE_MARGIN.total_seconds() < self._lease_until:
-            return
-        if not await self._hold_lease():
-            raise LeaseLost(self._channel)
-
     async def release(self) -> None:
         """Give up the delivery lease (on shutdown), so another replica can take over at once."""
-        async with self._sessions() as s, s.begin():
-            await repo.release_lease(s, name=f"delivery:{self._channel}", holder=self._holder)
+        await self._lease.release()
 
 
 def _echo(message: CaseMessage, case: Case) -> str:
