@@ -26,9 +26,10 @@ from bot.charts import post_charts
 from bot.clock import Clock, utc_now
 from bot.compliance import ComplianceService
 from bot.cost import CostTracker, Prices, spend_text
+from bot.daily_digest import DAILY_CHECK, DAILY_JOB, DailyDigest, slack_poster
 from bot.delivery import DeliveryService, process_id
 from bot.deps import Deps
-from bot.digest import DAILY_CHECK, DAILY_JOB, DailyDigest, DigestService, slack_poster
+from bot.digest import DigestService
 from bot.edge import EVENTS_PATH, slack_events_handler
 from bot.errors import ConfigError, SlackUnreachable
 from bot.health import (

@@ -14,18 +14,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from bot.access import AccessPolicy
-from bot.digest import (
-    Bucket,
-    DailyDigest,
-    Digest,
-    DigestService,
-    Period,
-    open_hours,
-    period_window,
-)
+from bot.business_calendar import Bucket, Period, is_open, open_hours, period_window
+from bot.daily_digest import DailyDigest
+from bot.digest import Digest, DigestService
 from bot.durations import parse_business_hours
 from bot.errors import NotAllowed
-from bot.sla import ResponsePolicy, is_open
+from bot.sla import ResponsePolicy
 from storage.engine import SessionFactory
 from storage.models import Case, CaseStatus, DigestRun, Priority
 from tests.conftest import FakeClock
