@@ -109,7 +109,7 @@ async def test_a_claim_while_slack_is_down_reaches_its_thread_after(world: World
         while (await world.case()).owner != AGENT:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
-        async with deps.sessions() as s:
+        async with world.bot.runtime.sessions() as s:
             (line,) = await s.scalars(select(CardLine))
         assert line.posted_at is None
         assert "claimed" in line.text

@@ -86,7 +86,7 @@ async def claim(world: World, case_id: int, user: str) -> None:
     deps = world.bot.runtime.deps
     assert deps is not None
     await deps.ownership.claim(case_id=case_id, user=user)
-    async with deps.sessions() as s, s.begin():
+    async with world.bot.runtime.sessions() as s, s.begin():
         # Mark dirty as the Claim button would, and leave the redraw to the sync job.
         await s.execute(
             update(Case)
