@@ -1,6 +1,7 @@
-"""Wiring: build the Slack client and the Bolt app, with every listener registered and `deps` in
-every request's context. No handler code lives here, and nothing is created at import time. This
-is the one module outside handlers/ that imports handlers/ (tests/test_imports.py checks it)."""
+"""Wiring: build the Slack client, the Bolt app (every listener registered, `deps` in every
+request's context), and the services and sources the settings describe. No handler code lives
+here, and nothing is created at import time. This is the one module outside handlers/ that
+imports handlers/ (tests/test_imports.py checks it)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
+from bot.clock import Clock
 from bot.deps import Deps
+from bot.ingest import IngestService, PriorityRules
 from bot.settings import Settings
+from bot.sla import ResponsePolicy
+from bot.sources import Source
+from bot.sources.registry import SourceContext, SourceRegistry, build_sources, network_spec
+from storage.engine import SessionFactory
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,39 @@ def build_slack_client(
     else:
         client.retry_handlers = []
     return client
+
+
+def response_policy(settings: Settings) -> ResponsePolicy:
+    """Return the response targets and calendar the settings describe."""
+    return ResponsePolicy(
+        normal=settings.sla_first_response,
+        urgent=settings.sla_urgent,
+        hours=settings.business_hours,
+        zone=settings.zone,
+        holidays=frozenset(settings.holidays),
+    )
+
+
+def build_ingest(settings: Settings, *, sessions: SessionFactory, clock: Clock) -> IngestService:
+    """Return the ingest service the settings describe (targets, calendar, urgency rules)."""
+    rules = PriorityRules(
+        urgent_words=settings.urgent_words, urgent_followers=settings.urgent_followers
+    )
+    return IngestService(
+        sessions=sessions, clock=clock, policy=response_policy(settings), rules=rules
+    )
+
+
+def build_source(settings: Settings) -> Source | None:
+    """Return the X source when X credentials are configured, else None."""
+    spec = network_spec("x")
+    assert spec is not None
+    return spec.build(settings, SourceContext()) if spec.enabled(settings) else None
+
+
+def build_registry(settings: Settings, sessions: SessionFactory, clock: Clock) -> SourceRegistry:
+    """Return the sources of every network the settings turn on."""
+    return build_sources(settings, SourceContext(sessions=sessions, clock=clock))
 
 
 class InjectDeps(AsyncMiddleware):

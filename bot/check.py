@@ -17,7 +17,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import build_slack_client
+from bot.app import build_slack_client, build_source
 from bot.cost import poll_cost_lines
 from bot.preflight import (
     TOKEN_ERRORS,
@@ -28,7 +28,6 @@ from bot.preflight import (
     slack_error_words,
     unreachable,
 )
-from bot.runtime import build_source
 from bot.settings import Settings, load_settings_leniently, mask
 from storage.probe import DatabaseUnusable, probe
 

@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level, settings.secrets())
         if args.command == "run":
             settings.require_for_run(http=args.http)
-            from bot.runtime import serve
+            from bot.serve import serve
 
             run_async(
                 serve(

@@ -1,26 +1,23 @@
-"""The running bot: migrate, open clients, start the source and the scheduler, serve Slack over
-HTTP or Socket Mode, and shut down cleanly on SIGTERM/SIGINT."""
+"""The running bot: migrate, open clients, start the sources and the scheduler with every job, and
+shut down cleanly. Serving Slack over HTTP or Socket Mode until SIGTERM/SIGINT is `bot.serve`."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import gc
 import logging
-import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import leases
 from bot.access import AccessPolicy
-from bot.app import build_app, build_slack_client
+from bot.app import build_app, build_ingest, build_registry, build_slack_client, response_policy
 from bot.blocks.digest import digest_message
 from bot.charts import post_charts
 from bot.clock import Clock, utc_now
@@ -30,8 +27,7 @@ from bot.daily_digest import DAILY_CHECK, DAILY_JOB, DailyDigest, slack_poster
 from bot.delivery import DeliveryService, process_id
 from bot.deps import Deps
 from bot.digest import DigestService
-from bot.edge import EVENTS_PATH, slack_events_handler
-from bot.errors import ConfigError, SlackUnreachable
+from bot.errors import SlackUnreachable
 from bot.health import (
     FAILING,
     HEALTH_JOB,
@@ -39,10 +35,8 @@ from bot.health import (
     HEALTH_TICK,
     OK,
     HealthMonitor,
-    healthz_handler,
 )
 from bot.inflight import InFlight
-from bot.ingest import IngestService, PriorityRules
 from bot.nags import SlaChecker
 from bot.ownership import OwnershipService
 from bot.pacing import ChannelPacer
@@ -53,13 +47,9 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import ResponsePolicy, start_deadline
 from bot.socket_mode import SocketModeLink
-from bot.sources import Source
 from bot.sources.checks import CheckingSource
 from bot.sources.registry import (
-    SourceContext,
     SourceRegistry,
-    build_sources,
-    network_spec,
 )
 from bot.sources.x_meter import XMeter
 from bot.streams import StreamingSource, StreamRunner
@@ -77,10 +67,6 @@ AUTH_RETRY = timedelta(minutes=5)
 # short stays pending and its idempotency key makes the agent's retry safe). The rest of the stop
 # (leases, the source, the engine, the Socket Mode close) takes well under the remaining time.
 LISTENER_DRAIN_SECONDS = 6.0
-# Connections Slack may open at once before the kernel drops some and they retry a second later
-# (aiohttp's default is 128; 200 agents pressing Claim together waited 1.1 s for it). The kernel
-# caps it at net.core.somaxconn (4096 on current Linux).
-LISTEN_BACKLOG = 1024
 SLA_JOB = "sla"
 COMPLIANCE_JOB = "compliance"
 USAGE_JOB = "x-usage"
@@ -89,39 +75,6 @@ REPLIES_JOB = "replies"
 # Replies in doubt are looked for this often; with X's 30 s visibility delay and the 20 s a
 # pending send is given, every reply left by a crash is settled within a minute of start-up.
 REPLIES_TICK = timedelta(seconds=5)
-
-
-def response_policy(settings: Settings) -> ResponsePolicy:
-    """Return the response targets and calendar the settings describe."""
-    return ResponsePolicy(
-        normal=settings.sla_first_response,
-        urgent=settings.sla_urgent,
-        hours=settings.business_hours,
-        zone=settings.zone,
-        holidays=frozenset(settings.holidays),
-    )
-
-
-def build_ingest(settings: Settings, *, sessions: SessionFactory, clock: Clock) -> IngestService:
-    """Return the ingest service the settings describe (targets, calendar, urgency rules)."""
-    rules = PriorityRules(
-        urgent_words=settings.urgent_words, urgent_followers=settings.urgent_followers
-    )
-    return IngestService(
-        sessions=sessions, clock=clock, policy=response_policy(settings), rules=rules
-    )
-
-
-def build_source(settings: Settings) -> Source | None:
-    """Return the X source when X credentials are configured, else None."""
-    spec = network_spec("x")
-    assert spec is not None
-    return spec.build(settings, SourceContext()) if spec.enabled(settings) else None
-
-
-def build_registry(settings: Settings, sessions: SessionFactory, clock: Clock) -> SourceRegistry:
-    """Return the sources of every network the settings turn on."""
-    return build_sources(settings, SourceContext(sessions=sessions, clock=clock))
 
 
 class Runtime:
@@ -466,112 +419,8 @@ class Runtime:
         return body
 
 
-def health_app(runtime: Runtime) -> web.Application:
-    """Return the aiohttp app serving Slack on POST /slack/events and GET /healthz."""
-    assert runtime.app is not None
-    secret = runtime.settings.slack_signing_secret
-    if secret is None:
-        raise ConfigError("SLACK_SIGNING_SECRET", "is required to serve Slack over HTTP")
-    app = web.Application()
-    app.router.add_post(EVENTS_PATH, slack_events_handler(runtime.app, secret.get_secret_value()))
-    app.router.add_get("/healthz", healthz_handler(runtime))
-    return app
-
-
-def healthz_app(runtime: Runtime) -> web.Application:
-    """Return the aiohttp app serving only GET /healthz (Socket Mode's `--health-port`)."""
-    app = web.Application()
-    app.router.add_get("/healthz", healthz_handler(runtime))
-    return app
-
-
 async def _metered_poll(cost: CostTracker, poller: Poller) -> None:
     """Poll X unless the month's budget is spent (then at the floor's pace, bot/cost.py)."""
     if await cost.may_poll():
         await poller.run_once()
         await cost.run_once()
-
-
-def tune_garbage_collector() -> None:
-    """Keep the garbage collector's pauses out of the ack latency of a burst of presses.
-
-    What start-up built lives as long as the process: frozen, it is no longer walked by every
-    full collection, which took 55-70 ms here and takes 4-9 ms after this. Young collections run
-    every 20,000 allocations instead of every 700: two or three per burst of 200 presses instead
-    of ~70 (and 7 of the middle generation). Measured on 2 CPUs, p99 ack of a burst of 200
-    simultaneous presses went from 85-150 ms to 80-90 ms (`bench/ack_latency.py`).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
-
-
-async def serve(
-    settings: Settings, *, http: bool, host: str, port: int, health_port: int | None = None
-) -> None:
-    """Run the bot until SIGTERM or SIGINT, then shut down cleanly.
-
-    Every wait (start-up, connecting to Slack, running) races the signal: a bot that cannot reach
-    its database or Slack still stops at once when told to.
-    """
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
-    runtime = Runtime(settings)
-    runner: web.AppRunner | None = None
-    link: SocketModeLink | None = None
-    try:
-        # Inside the try: a start that fails half-way still closes what it opened.
-        if not await _unless_stopped(runtime.start(), stop):
-            log.info("shutting down before start-up finished")
-            return
-        assert runtime.app is not None
-        tune_garbage_collector()
-        if http:
-            runner = web.AppRunner(health_app(runtime), handle_signals=False)
-            await runner.setup()
-            await web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG).start()
-            log.info("listening on http://%s:%d (POST /slack/events, GET /healthz)", host, port)
-            await stop.wait()
-        else:
-            assert settings.slack_app_token is not None
-            link = SocketModeLink(
-                runtime.app,
-                settings.slack_app_token.get_secret_value(),
-                api_url=settings.slack_api_url,
-            )
-            runtime.socket_mode = link
-            if health_port is not None:
-                runner = web.AppRunner(healthz_app(runtime), handle_signals=False)
-                await runner.setup()
-                await web.TCPSite(runner, host, health_port).start()
-                log.info("serving GET /healthz on http://%s:%d", host, health_port)
-            # Returns only when stopped; raises ConfigError if Slack refuses the app token.
-            await _unless_stopped(link.run(), stop)
-        log.info("shutting down")
-    finally:
-        if link is not None:
-            await link.close()
-        if runner is not None:
-            await runner.cleanup()
-        await runtime.stop()
-
-
-async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
-    """Run `work` until it ends or `stop` is set (then cancel it); tell whether it ended."""
-    task = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if task.cancelled():
-        return False
-    task.result()  # its exception, if it failed
-    return True

@@ -19,12 +19,13 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, web
 
-from bot.runtime import LISTEN_BACKLOG, Runtime, health_app, healthz_app
+from bot.runtime import Runtime
 from bot.sandbox.bluesky import FakeBluesky
 from bot.sandbox.mastodon import FakeMastodon
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import FakeSlack
 from bot.sandbox.x import FakeX
+from bot.serve import LISTEN_BACKLOG, health_app, healthz_app
 from bot.settings import Settings
 from bot.socket_mode import SocketModeLink
 
