@@ -28,7 +28,8 @@ from bot.preflight import (
     slack_error_words,
     unreachable,
 )
-from bot.settings import Settings, load_settings_leniently, mask
+from bot.setting_values import mask
+from bot.settings import Settings, load_settings_leniently
 from storage.probe import DatabaseUnusable, probe
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
