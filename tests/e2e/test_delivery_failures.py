@@ -22,8 +22,8 @@ import pytest
 from bot.poller import source_checks
 from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import Sandbox, running_bot
-from bot.sandbox.stack import bot_process as run_bot_process
 from bot.sandbox.x import FakeTweet
+from tests.processes import bot_process as run_bot_process
 
 
 def sqlite_url(path: Path) -> str:
