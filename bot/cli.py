@@ -26,8 +26,8 @@ T = TypeVar("T")
 def run_async(main: Coroutine[Any, Any, T]) -> T:
     """Run `main` on uvloop where it is installed (Linux and macOS), else on asyncio's loop.
 
-    uvloop runs the same asyncio code with the loop, sockets and timers in C: a burst of 200
-    Claim presses was answered ~40% sooner (median p50 85 -> 52 ms, `bench/ack_latency.py`).
+    uvloop runs the same asyncio code with the loop, sockets and timers in C, so a burst of
+    Claim presses is answered sooner (`bench/ack_latency.py`; figures in the README).
     """
     try:
         import uvloop
