@@ -1,6 +1,7 @@
 """Source adapters: one module per network behind the `Source` protocol (ARCHITECTURE rule 8).
 
-Adding a network touches nothing in handlers/ or storage/, but more than this package: its
+Adding a network touches nothing in handlers/ or storage/ (a saved login goes in the existing
+`source_sessions` table), but more than this package: its
 adapter here (`bot/sources/<network>.py`), its entry in `registry.py` and, for `carebot check`,
 `network_checks.py`; its variables on the one `Settings` (`bot/settings.py`, with what a half
 configuration lacks in `bot/network_settings.py`), the README's configuration table and
