@@ -49,9 +49,9 @@ from bench.common import (
 from bot.blocks.ids import ActionId
 from bot.sandbox.server import RemoteSandbox, remote_sandbox
 from bot.sandbox.simulator import signed_headers
-from bot.sandbox.stack import bot_process
 from storage.engine import session_factory
 from storage.models import Case
+from tests.processes import bot_process
 
 NAME = "ack_latency"
 PRESSES = 200

@@ -25,9 +25,9 @@ from typing import Any, Literal, TextIO, TypeVar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.app import build_ingest
 from bot.clock import utc_now
 from bot.ingest import IngestService
-from bot.runtime import build_ingest
 from bot.settings import Settings
 from storage.engine import SessionFactory, create_engine
 from storage.migrate import upgrade
@@ -193,7 +193,7 @@ async def _reset_postgres(url: str) -> None:
 
 
 def ingest_service(sessions: SessionFactory, settings: Settings) -> IngestService:
-    """Return the ingest service exactly as `bot.runtime` wires it from `settings`."""
+    """Return the ingest service exactly as `bot.app` wires it from `settings`."""
     return build_ingest(settings, sessions=sessions, clock=utc_now)
 
 

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from bench.common import BenchmarkFailed, DbKind, Figure, progress, register, temp_database
+from bot.app import build_ingest
 from bot.compliance import ComplianceService
-from bot.runtime import build_ingest
 from bot.sandbox.x import FakeX
 from bot.settings import Settings
 from bot.sources.x import XSource

@@ -47,9 +47,10 @@ from bench.common import (
 from bot.blocks.ids import ActionId, MetadataEvent
 from bot.sandbox.simulator import SimResponse, SlackSimulator
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import SIGNING_SECRET, BotProcess, Sandbox, bot_process, sandbox
+from bot.sandbox.stack import SIGNING_SECRET, Sandbox, sandbox
 from storage.engine import session_factory
 from storage.models import Case
+from tests.processes import BotProcess, bot_process
 
 NAME = "memory"
 MENTIONS = 3_000

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from bench.common import BenchmarkFailed, DbKind, Figure, progress, register, temp_database
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import Sandbox, bot_process, sandbox
+from bot.sandbox.stack import Sandbox, sandbox
+from tests.processes import bot_process
 
 NAME = "restart"
 POLL_SECONDS = 2.0

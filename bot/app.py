@@ -1,11 +1,12 @@
-"""Wiring: build the Slack client, the Bolt app and its dependencies. No handler code lives here,
-and nothing is created at import time."""
+"""Wiring: build the Slack client, the Bolt app (every listener registered, `deps` in every
+request's context), and the services and sources the settings describe. No handler code lives
+here, and nothing is created at import time. This is the one module outside handlers/ that
+imports handlers/ (tests/test_imports.py checks it)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from aiohttp import ClientSession
 from slack_bolt.async_app import AsyncApp
@@ -19,35 +20,17 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import AccessPolicy
+import handlers
 from bot.clock import Clock
-from bot.delivery import DeliveryService
-from bot.digest import DigestService
-from bot.inflight import InFlight
-from bot.ownership import OwnershipService
-from bot.replies import ReplyService
+from bot.deps import Deps
+from bot.ingest import IngestService, PriorityRules
 from bot.settings import Settings
-from bot.sources.registry import SourceRegistry
+from bot.sla import ResponsePolicy
+from bot.sources import Source
+from bot.sources.registry import SourceContext, SourceRegistry, build_sources, network_spec
 from storage.engine import SessionFactory
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Deps:
-    """What listeners and jobs need, handed to listeners through Bolt's context as `deps`."""
-
-    settings: Settings
-    sessions: SessionFactory
-    slack: AsyncWebClient
-    sources: SourceRegistry
-    clock: Clock
-    access: AccessPolicy
-    delivery: DeliveryService
-    ownership: OwnershipService
-    replies: ReplyService
-    digest: DigestService
-    in_flight: InFlight
 
 
 def build_slack_client(
@@ -73,6 +56,39 @@ def build_slack_client(
     return client
 
 
+def response_policy(settings: Settings) -> ResponsePolicy:
+    """Return the response targets and calendar the settings describe."""
+    return ResponsePolicy(
+        normal=settings.sla_first_response,
+        urgent=settings.sla_urgent,
+        hours=settings.business_hours,
+        zone=settings.zone,
+        holidays=frozenset(settings.holidays),
+    )
+
+
+def build_ingest(settings: Settings, *, sessions: SessionFactory, clock: Clock) -> IngestService:
+    """Return the ingest service the settings describe (targets, calendar, urgency rules)."""
+    rules = PriorityRules(
+        urgent_words=settings.urgent_words, urgent_followers=settings.urgent_followers
+    )
+    return IngestService(
+        sessions=sessions, clock=clock, policy=response_policy(settings), rules=rules
+    )
+
+
+def build_source(settings: Settings) -> Source | None:
+    """Return the X source when X credentials are configured, else None."""
+    spec = network_spec("x")
+    assert spec is not None
+    return spec.build(settings, SourceContext()) if spec.enabled(settings) else None
+
+
+def build_registry(settings: Settings, sessions: SessionFactory, clock: Clock) -> SourceRegistry:
+    """Return the sources of every network the settings turn on."""
+    return build_sources(settings, SourceContext(sessions=sessions, clock=clock))
+
+
 class InjectDeps(AsyncMiddleware):
     """Put `deps` into every request's context, for listeners to take as a `deps` argument.
 
@@ -95,18 +111,17 @@ class InjectDeps(AsyncMiddleware):
         return await next()
 
 
-def build_app(settings: Settings, deps: Deps) -> AsyncApp:
-    """Build the Bolt app with every listener registered (HTTP requests arrive via `bot.edge`)."""
-    # Imported here so that nothing in bot/ imports the Slack edge at module load (data flows
-    # handlers -> bot -> storage; only this wiring function knows about handlers).
-    import handlers
+def build_app(settings: Settings, deps: Deps, *, client: AsyncWebClient) -> AsyncApp:
+    """Build the Bolt app with every listener registered (HTTP requests arrive via `bot.edge`).
 
+    `client` is the Web API client Bolt hands listeners; `deps` reach them through the context.
+    """
     app = AsyncApp(
-        client=deps.slack,
+        client=client,
         # HTTP requests are verified by `bot.edge` on the raw bytes before they are decoded, and
         # reach Bolt only through it; Socket Mode has no signatures.
         request_verification_enabled=False,
-        # Bolt answers when the listener returns; `handlers.errors.guarded` returns at `ack()`
+        # Bolt answers when the listener returns; `handlers.listener.guarded` returns at `ack()`
         # and finishes the listener in a task, so the answer never waits for a 10 ms poll.
         process_before_response=True,
         logger=logging.getLogger("carebot.bolt"),

@@ -10,7 +10,7 @@ import logging
 from bot.blocks.lines import thread_line
 from bot.delivery import DeliveryService
 from bot.domain import Case, CaseEvent
-from bot.slack_errors import SlackDeliveryError
+from bot.slack_api import SlackDeliveryError
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import build_slack_client
+from bot.app import build_slack_client, build_source
 from bot.cost import poll_cost_lines
 from bot.domain.networks import network_label
 from bot.preflight import (
@@ -28,8 +28,8 @@ from bot.preflight import (
     slack_error_words,
     unreachable,
 )
-from bot.runtime import build_source
-from bot.settings import Settings, load_settings_leniently, mask
+from bot.setting_values import mask
+from bot.settings import Settings, load_settings_leniently
 from storage.probe import DatabaseUnusable, probe
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2

@@ -26,8 +26,8 @@ T = TypeVar("T")
 def run_async(main: Coroutine[Any, Any, T]) -> T:
     """Run `main` on uvloop where it is installed (Linux and macOS), else on asyncio's loop.
 
-    uvloop runs the same asyncio code with the loop, sockets and timers in C: a burst of 200
-    Claim presses was answered ~40% sooner (median p50 85 -> 52 ms, `bench/ack_latency.py`).
+    uvloop runs the same asyncio code with the loop, sockets and timers in C, so a burst of
+    Claim presses is answered sooner (`bench/ack_latency.py`; figures in the README).
     """
     try:
         import uvloop
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level, settings.secrets())
         if args.command == "run":
             settings.require_for_run(http=args.http)
-            from bot.runtime import serve
+            from bot.serve import serve
 
             run_async(
                 serve(

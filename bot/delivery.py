@@ -3,39 +3,40 @@ threads and channel alerts — driven by database state, paced per channel, and 
 
 A card is marked `posting` before `chat.postMessage` and `posted` after; a case found `posting` on
 the next run may already be in the channel, so its card is looked up by message metadata in the
-channel's history before it is posted again (ARCHITECTURE rule 3). One process delivers to a
-channel at a time (a DB lease), so replicas never post the same card or pace against each other.
+channel's history before it is posted again (ARCHITECTURE rule 3; `bot.card_recovery`). One
+process delivers to a channel at a time (a DB lease, `bot.leases.Lease`), so replicas never post
+the same card or pace against each other. What delivery knows of its health is
+`bot.delivery_health`; every Slack call goes through `bot.slack_api`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import leases
 from bot.blocks.card import render_card
 from bot.blocks.compliance import thread_line
-from bot.blocks.ids import MetadataEvent
+from bot.card_recovery import CardRecovery
 from bot.clock import Clock
+from bot.delivery_health import DeliveryStats, InstallWatch, SlackHealth
 from bot.domain import Case as CaseValue
 from bot.domain.networks import network_label
-from bot.leases import process_id
+from bot.leases import Backoff, Lease, process_id
 from bot.pacing import ChannelPacer
-from bot.slack_errors import (
-    SLACK_CALL_ERRORS,
+from bot.slack_api import (
+    SlackDeliveryError,
     SlackInstallBroken,
     SlackMessageRefused,
     SlackRateLimited,
     SlackRejected,
     SlackUnavailable,
-    classify_slack_error,
+    post_message,
+    update_message,
 )
 from storage import compliance as compliance_repo
 from storage import repo
@@ -56,65 +57,15 @@ PENDING_SLICE = 20
 # 15 s timeout, so no post can still land after another replica has taken the channel over.
 LEASE_TTL = timedelta(seconds=20)
 LEASE_MARGIN = timedelta(seconds=16)
-HISTORY_MARGIN = timedelta(minutes=2)
-# Recovery reads at most this many pages of 200 messages back when no earlier card bounds it.
-HISTORY_PAGES = 10
 # Cards should follow soon after Slack recovers; one call per 10 s is no load on a sick Slack.
 MAX_BACKOFF = 10.0
 
 
-__all__ = [
-    "SLACK_CALL_ERRORS",
-    "DeliveryService",
-    "LeaseLost",
-    "SlackInstallBroken",
-    "SlackMessageRefused",
-    "SlackRateLimited",
-    "SlackRejected",
-    "SlackUnavailable",
-    "classify_slack_error",
-    "process_id",
-]
-
-# Rate limits met while reading history, in one recovery, before it gives up until the next run
-# (the cards in doubt stay in doubt: never posted again on a guess).
-HISTORY_RATE_LIMIT_BUDGET = 60.0
+__all__ = ["DeliveryService", "LeaseLost", "process_id"]
 
 
 class LeaseLost(Exception):
     """Another process now delivers to this channel; this one must stop posting."""
-
-
-@dataclass(slots=True)
-class DeliveryStats:
-    """Counters for logs, tests and benchmarks."""
-
-    cards_posted: int = 0
-    cards_recovered: int = 0
-    rate_limited: int = 0
-    failures: int = 0
-    updates: int = 0
-    thread_posts: int = 0
-    skipped: int = 0
-    cards_reposted: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class SlackHealth:
-    """Whether Slack takes what delivery sends; `problems` maps a call kind to its error code."""
-
-    ok: bool
-    problems: dict[str, str]
-    advice: str | None
-    since: float | None
-
-    def as_check(self) -> dict[str, Any]:
-        """Return this as a /healthz check: status and, when degraded, why in words."""
-        if self.ok:
-            return {"status": "ok"}
-        errors = ", ".join(f"{kind}: {error}" for kind, error in sorted(self.problems.items()))
-        return {"status": "degraded", "reason": f"Slack refuses {errors}; {self.advice}"}
 
 
 class DeliveryService:
@@ -139,18 +90,21 @@ class DeliveryService:
         self._pacer = pacer or ChannelPacer()
         # One at a time keeps cards in the order cases arrived; benchmarks raise it.
         self._concurrency = max(1, concurrency)
-        self._holder = holder or process_id()
-        self._backoff = 0.0
-        self._not_before = 0.0
-        self._lease_until = 0.0
-        # Install-level refusals by call kind; delivery is degraded while any is present.
-        self._broken: dict[str, SlackInstallBroken] = {}
-        self._broken_since: float | None = None
-        self._alerted = False
-        # People to tell in a DM when the channel itself is out of reach (user IDs only).
-        self._alert_to = [u for u in alert_to if u.startswith(("U", "W"))]
-        self._history_blocked_until = 0.0
+        self._lease = Lease(
+            sessions, name=f"delivery:{channel}", holder=holder or process_id(), ttl=LEASE_TTL
+        )
+        self._backoff = Backoff(maximum=MAX_BACKOFF)
         self.stats = DeliveryStats()
+        self._watch = InstallWatch(slack=slack, channel=channel, alert_to=alert_to)
+        self._recovery = CardRecovery(
+            sessions=sessions,
+            slack=slack,
+            channel=channel,
+            clock=clock,
+            stats=self.stats,
+            watch=self._watch,
+            blocked_for=MAX_BACKOFF,
+        )
 
     @property
     def channel(self) -> str:
@@ -159,21 +113,14 @@ class DeliveryService:
 
     def health(self) -> SlackHealth:
         """Return whether Slack takes what delivery sends, and why not (for /healthz)."""
-        problems = {kind: exc.error for kind, exc in self._broken.items()}
-        first = next(iter(self._broken.values()), None)
-        return SlackHealth(
-            ok=not problems,
-            problems=problems,
-            advice=first.advice() if first else None,
-            since=self._broken_since,
-        )
+        return self._watch.health()
 
     async def run_once(self) -> None:
         """Deliver everything that is due: new cards, then thread posts, then card updates."""
-        if time.monotonic() < self._not_before:
+        if not self._backoff.ready():
             return
         try:
-            if not await self._hold_lease():
+            if not await self._lease.acquire():
                 return
             more = True
             while more:
@@ -183,23 +130,22 @@ class DeliveryService:
                 await self.post_follow_ups()
                 await self.redraw_thread_lines()
                 await self.sync_cards()
-            self._backoff = 0.0
+            self._backoff.succeeded()
         except SlackRateLimited as exc:
             self.stats.rate_limited += 1
-            self._not_before = time.monotonic() + exc.retry_after
+            self._backoff.wait(exc.retry_after)
             log.warning("Slack is rate-limiting delivery; retrying in %.0fs", exc.retry_after)
         except SlackUnavailable as exc:
-            self._backoff = min(MAX_BACKOFF, max(1.0, self._backoff * 2))
-            self._not_before = time.monotonic() + self._backoff
+            delay = self._backoff.failed(at_least=1.0)
             self.stats.failures += 1
-            log.warning("Slack unavailable (%s); retrying in %.0fs", exc, self._backoff)
+            log.warning("Slack unavailable (%s); retrying in %.0fs", exc, delay)
         except SlackInstallBroken as exc:
             # Nothing will work until a person fixes it; try again every MAX_BACKOFF seconds.
-            self._not_before = time.monotonic() + MAX_BACKOFF
+            self._backoff.wait(MAX_BACKOFF)
             self.stats.errors.append(exc.error)
             await self.install_broken("post", exc)
         except SlackRejected as exc:
-            self._not_before = time.monotonic() + MAX_BACKOFF
+            self._backoff.wait(MAX_BACKOFF)
             self.stats.errors.append(str(exc))
             log.error("Slack refused delivery to %s: %s", self._channel, exc)
         except LeaseLost:
@@ -210,7 +156,7 @@ class DeliveryService:
         stop after that many and return whether more are waiting."""
         # Cards in doubt first: a case left `posting` may already be in the channel, and however
         # many urgent cases arrived since, it must be looked up before anything else is posted.
-        await self._recover()
+        await self._recovery.recover()
         posted = 0
         while limit is None or posted < limit:
             size = BATCH if limit is None else min(BATCH, limit - posted)
@@ -296,18 +242,18 @@ class DeliveryService:
                 assert message.thread_ts is not None
                 await self._pacer.acquire(self._channel)
                 try:
-                    await self._slack.chat_update(
+                    await update_message(
+                        self._slack,
                         channel=case.slack_channel or self._channel,
                         ts=message.thread_ts,
                         text=_echo(message, case),
                     )
-                except SLACK_CALL_ERRORS as exc:
-                    outcome = classify_slack_error(exc)
+                except SlackDeliveryError as outcome:
                     if isinstance(outcome, SlackRateLimited):
                         self._pacer.pause(self._channel, outcome.retry_after)
                         return
                     if not (isinstance(outcome, SlackRejected) and "not_found" in str(outcome)):
-                        raise outcome from exc
+                        raise
                     # Someone deleted the echo in Slack: nothing is left there to redraw.
                 async with self._sessions() as s, s.begin():
                     await compliance_repo.thread_line_redrawn(s, message_id=message.id)
@@ -328,11 +274,10 @@ class DeliveryService:
         assert case.slack_channel is not None
         card = render_card(case, now=self._clock())
         try:
-            await self._slack.chat_update(
-                channel=case.slack_channel, ts=case.card_ts, **card.as_kwargs()
+            await update_message(
+                self._slack, channel=case.slack_channel, ts=case.card_ts, **card.as_kwargs()
             )
-        except SLACK_CALL_ERRORS as exc:
-            outcome = classify_slack_error(exc)
+        except SlackDeliveryError as outcome:
             if isinstance(outcome, SlackRateLimited):
                 await asyncio.sleep(outcome.retry_after)
                 return
@@ -346,7 +291,7 @@ class DeliveryService:
                 async with self._sessions() as s, s.begin():
                     await repo.clear_card_dirty(s, case_id=case.id, version=case.card_version)
                 return
-            raise outcome from exc
+            raise
         await self._succeeded("post")
         async with self._sessions() as s, s.begin():
             await repo.clear_card_dirty(s, case_id=case.id, version=case.card_version)
@@ -384,25 +329,21 @@ class DeliveryService:
     ) -> str:
         while True:
             await self._pacer.acquire(self._channel)
-            if leased:
-                await self._ensure_lease()
+            if leased and not await self._lease.hold_for(LEASE_MARGIN):
+                raise LeaseLost(self._channel)
             try:
-                response = await self._slack.chat_postMessage(
+                ts = await post_message(
+                    self._slack,
                     channel=self._channel,
                     text=text,
                     blocks=blocks,
                     metadata=metadata,
                     thread_ts=thread_ts,
-                    reply_broadcast=broadcast or None,
-                    unfurl_links=False,
-                    unfurl_media=False,
+                    broadcast=broadcast,
                 )
                 await self._succeeded("post")
-                return str(response["ts"])
-            except SLACK_CALL_ERRORS as exc:
-                outcome = classify_slack_error(exc)
-                if not isinstance(outcome, SlackRateLimited):
-                    raise outcome from exc
+                return ts
+            except SlackRateLimited as outcome:
                 self.stats.rate_limited += 1
                 log.info("Slack asked us to wait %.0fs before posting", outcome.retry_after)
                 self._pacer.pause(self._channel, outcome.retry_after)
@@ -467,165 +408,16 @@ class DeliveryService:
                 )
             raise failure
 
-    async def _recover(self) -> None:
-        """Find cards an earlier run posted but did not record; queue the rest to be posted."""
-        if time.monotonic() < self._history_blocked_until:
-            return  # history is out of reach; the cards in doubt wait, the others go on
-        async with self._sessions() as s:
-            uncertain = list(await repo.cards_in_doubt(s))
-            if not uncertain:
-                return
-            attempts = [c.card_attempted_at for c in uncertain if c.card_attempted_at is not None]
-            # Bounded by a card's ts (Slack's clock), never by ours: our clock may be skewed or
-            # injected. Cards whose posts began well before these finished before these started.
-            watermark = (
-                await repo.newest_card_ts(
-                    s, channel=self._channel, attempted_before=min(attempts) - HISTORY_MARGIN
-                )
-                if attempts
-                else None
-            )
-        try:
-            found = await self._cards_in_history(
-                oldest=watermark, wanted={case.id for case in uncertain}
-            )
-        except SlackInstallBroken as exc:
-            # Without history there is no knowing whether these are in the channel: they wait
-            # (never posted twice on a guess) while every other card is delivered.
-            self._history_blocked_until = time.monotonic() + MAX_BACKOFF
-            await self.install_broken("history", exc)
-            return
-        await self._succeeded("history")
-        recovered = [c for c in uncertain if c.id in found]
-        async with self._sessions() as s, s.begin():
-            for case in recovered:
-                await repo.record_card_posted(
-                    s,
-                    case_id=case.id,
-                    channel=self._channel,
-                    ts=found[case.id],
-                    version=case.card_version - 1,
-                )
-                # The row may have changed after that post; let the sync job redraw it.
-                await repo.touch_card(s, case_id=case.id, now=self._clock())
-            await repo.record_card_not_posted(
-                s, case_ids=[c.id for c in uncertain if c.id not in found]
-            )
-        if recovered:
-            self.stats.cards_recovered += len(recovered)
-            log.info(
-                "found %d card(s) already in the channel; not posting them again", len(recovered)
-            )
-
-    async def _cards_in_history(self, *, oldest: str | None, wanted: set[int]) -> dict[int, str]:
-        """Return {case id: ts} for the `wanted` cards in the channel, newest pages first."""
-        found: dict[int, str] = {}
-        cursor: str | None = None
-        waited = 0.0
-        for _page in range(HISTORY_PAGES):
-            while True:
-                try:
-                    page = await self._slack.conversations_history(
-                        channel=self._channel,
-                        oldest=oldest,
-                        include_all_metadata=True,
-                        limit=200,
-                        cursor=cursor,
-                    )
-                    break
-                except SLACK_CALL_ERRORS as exc:
-                    outcome = classify_slack_error(exc)
-                    if not isinstance(outcome, SlackRateLimited):
-                        raise outcome from exc
-                    # A rate limit is no answer: it costs time, never a page of the search, and
-                    # past the budget the lookup is left for the next run rather than guessed.
-                    waited += outcome.retry_after
-                    if waited > HISTORY_RATE_LIMIT_BUDGET:
-                        raise outcome from exc
-                    self.stats.rate_limited += 1
-                    await asyncio.sleep(outcome.retry_after)
-            for message in page.get("messages") or []:
-                metadata = message.get("metadata") or {}
-                if metadata.get("event_type") != MetadataEvent.CASE_CARD:
-                    continue
-                case_id = (metadata.get("event_payload") or {}).get("case_id")
-                if isinstance(case_id, int | str) and str(case_id).isdigit():
-                    found.setdefault(int(case_id), str(message["ts"]))
-            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-            if wanted <= found.keys() or not page.get("has_more") or not cursor:
-                break
-        else:
-            log.warning(
-                "looked %d messages back for cards in doubt; posting the rest again",
-                HISTORY_PAGES * 200,
-            )
-        return {case_id: ts for case_id, ts in found.items() if case_id in wanted}
-
     async def install_broken(self, kind: str, exc: SlackInstallBroken) -> None:
         """Record an install-level refusal; alert once, where it can still be seen."""
-        first = not self._broken
-        self._broken[kind] = exc
-        if not first:
-            return
-        self._broken_since = time.monotonic()
-        log.error(
-            "Slack refuses Carebot's %s in %s: %s; %s",
-            kind,
-            self._channel,
-            exc.error,
-            exc.advice(),
-        )
-        if exc.channel_problem and self._alert_to:
-            text = (
-                f":warning: Carebot cannot deliver to <#{self._channel}>: Slack says "
-                f"`{exc.error}`. To fix it: {exc.advice()}. Cards wait and go out once it works."
-            )
-            self._alerted = await self._direct_messages(text)
+        await self._watch.install_broken(kind, exc)
 
     async def _succeeded(self, kind: str) -> None:
-        if kind not in self._broken:
-            return
-        del self._broken[kind]
-        if self._broken:
-            return
-        self._broken_since = None
-        log.info("Slack takes Carebot's messages in %s again", self._channel)
-        if self._alerted:
-            self._alerted = False
-            await self._direct_messages(
-                f":white_check_mark: Carebot delivers to <#{self._channel}> again."
-            )
-
-    async def _direct_messages(self, text: str) -> bool:
-        """DM `text` to the alert list; return whether anyone got it."""
-        told = False
-        for user in self._alert_to:
-            try:
-                await self._slack.chat_postMessage(channel=user, text=text)
-                told = True
-            except SLACK_CALL_ERRORS as exc:
-                log.warning("could not alert %s: %s", user, classify_slack_error(exc))
-        return told
-
-    async def _hold_lease(self) -> bool:
-        started = time.monotonic()
-        held = await leases.acquire(
-            self._sessions, name=f"delivery:{self._channel}", holder=self._holder, ttl=LEASE_TTL
-        )
-        self._lease_until = started + LEASE_TTL.total_seconds() if held else 0.0
-        return held
-
-    async def _ensure_lease(self) -> None:
-        """Renew the lease if a Slack call could outlive it; raise LeaseLost if it is gone."""
-        if time.monotonic() + LEASE_MARGIN.total_seconds() < self._lease_until:
-            return
-        if not await self._hold_lease():
-            raise LeaseLost(self._channel)
+        await self._watch.succeeded(kind)
 
     async def release(self) -> None:
         """Give up the delivery lease (on shutdown), so another replica can take over at once."""
-        async with self._sessions() as s, s.begin():
-            await repo.release_lease(s, name=f"delivery:{self._channel}", holder=self._holder)
+        await self._lease.release()
 
 
 def _echo(message: CaseMessage, case: Case) -> str:

@@ -1,7 +1,6 @@
-"""Digests, the queue and the App Home: periods and their day boundaries in CAREBOT_TIMEZONE, the
-figures assembled from the SQL aggregates in `storage.digest`, and the daily digest job, which
-posts the previous day's digest once per day across replicas and restarts (a conditional insert
-into `digest_runs` decides who posts).
+"""Digests, the queue and the App Home: the figures assembled from the SQL aggregates in
+`storage.digest` for a period pinned to the calendar (`bot.business_calendar`). The daily digest
+job that posts them is `bot.daily_digest`.
 
 A digest describes the cases *received* in its period (by post time): how many were replied to,
 resolved without a reply or are still open, how fast and how often in time the first response
@@ -12,117 +11,50 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.access import AccessPolicy, Permission
+from bot.business_calendar import DEFAULT_PERIOD, USER_PERIODS, open_hours, period_window
 from bot.clock import Clock
-
-# The digest's values live in the domain; re-exported for the service's callers.
-from bot.domain.digest import AgentFigures as AgentFigures
-from bot.domain.digest import Bucket as Bucket
-from bot.domain.digest import CaseList as CaseList
-from bot.domain.digest import Digest as Digest
-from bot.domain.digest import HomeData as HomeData
-from bot.domain.digest import Period as Period
-from bot.domain.digest import QueueCounts, Span
-from bot.domain.digest import Window as Window
+from bot.domain.digest import (
+    AgentFigures,
+    Bucket,
+    CaseList,
+    Digest,
+    HomeData,
+    Period,
+    QueueCounts,
+    Window,
+)
 from bot.errors import CarebotError
 from bot.sla import ResponsePolicy
-from bot.slack_errors import (
-    SlackRateLimited,
-    SlackRejected,
-    SlackUnavailable,
-    classify_slack_error,
-)
 from storage import digest as queries
 from storage.engine import SessionFactory
+
+# The calendar's names that callers have always taken from here.
+__all__ = [
+    "DEFAULT_PERIOD",
+    "USER_PERIODS",
+    "AgentFigures",
+    "Bucket",
+    "CaseList",
+    "Digest",
+    "DigestService",
+    "HomeData",
+    "Period",
+    "Window",
+    "open_hours",
+    "period_window",
+]
 
 log = logging.getLogger(__name__)
 
 OLDEST_OPEN = 5
 LIST_LIMIT = 40
 HOME_LIST_LIMIT = 20
-# A claim on a day that never recorded its post is retried after this long (the poster died).
-STALE_CLAIM = timedelta(minutes=10)
-DAILY_CHECK = timedelta(minutes=1)
-DAILY_JOB = "daily_digest"
 # The time-to-first-response distribution's buckets, as shares of the normal target.
 RESPONSE_SHARES = (0.25, 0.5, 1.0, 2.0)
-USER_PERIODS = (Period.TODAY, Period.DAY, Period.WEEK, Period.MONTH)
-DEFAULT_PERIOD = Period.DAY
-
-
-def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time.min, zone).astimezone(UTC)
-
-
-def _hour_edges(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[datetime, ...]:
-    local = start.astimezone(zone)
-    into_hour = timedelta(
-        minutes=local.minute, seconds=local.second, microseconds=local.microsecond
-    )
-    # Stepping in UTC lands on every local hour, also across a DST change (23 or 25 buckets).
-    edge = start - into_hour + timedelta(hours=1)
-    edges = [start]
-    while edge < end:
-        edges.append(edge)
-        edge += timedelta(hours=1)
-    edges.append(end)
-    return tuple(edges)
-
-
-def period_window(period: Period, *, now: datetime, zone: ZoneInfo) -> Window:
-    """Return the window `period` covers when asked at `now`, days counted in `zone`."""
-    now = now.astimezone(UTC)
-    today = now.astimezone(zone).date()
-    if period in (Period.TODAY, Period.YESTERDAY, Period.DAY):
-        if period == Period.TODAY:
-            start, end = _local_midnight(today, zone), now
-        elif period == Period.YESTERDAY:
-            start = _local_midnight(today - timedelta(days=1), zone)
-            end = _local_midnight(today, zone)
-        else:
-            start, end = now - timedelta(hours=24), now
-        return Window(period, start, end, Bucket.HOUR, _hour_edges(start, end, zone), zone)
-    days = 7 if period == Period.WEEK else 30
-    # "Last 7 days" is today and the six local days before it, so every bar is a calendar day.
-    first = today - timedelta(days=days - 1)
-    edges = [_local_midnight(first + timedelta(days=n), zone) for n in range(days)]
-    return Window(period, edges[0], now, Bucket.DAY, (*edges, now), zone)
-
-
-def open_hours(policy: ResponsePolicy, *, start: datetime, end: datetime) -> list[Span] | None:
-    """Return the business-hours windows (UTC) overlapping [start, end); None when always open."""
-    hours, zone, holidays = policy.hours, policy.zone, policy.holidays
-    if hours.always_open and not holidays:
-        return None
-    spans: list[Span] = []
-    day = start.astimezone(zone).date() - timedelta(days=1)
-    last = end.astimezone(zone).date() + timedelta(days=1)
-    while day <= last:
-        if day not in holidays:
-            windows = (
-                ((time.min, time.max),)
-                if hours.always_open
-                else hours.windows.get(day.weekday(), ())
-            )
-            for opens, closes in windows:
-                lo = datetime.combine(day, opens, zone).astimezone(UTC)
-                # time.max stands for the midnight that ends the day.
-                hi = (
-                    _local_midnight(day + timedelta(days=1), zone)
-                    if closes == time.max
-                    else datetime.combine(day, closes, zone).astimezone(UTC)
-                )
-                spans.append((lo, hi))
-        day += timedelta(days=1)
-    return spans
 
 
 def _seconds(value: float | None) -> timedelta | None:
@@ -265,112 +197,3 @@ class DigestService:
             spend=await self._spend() if self._spend is not None and spend_shown else None,
             open_by_network=by_network,
         )
-
-
-class DigestPoster(Protocol):
-    """Posts a message to a channel and returns its ts (raising the delivery errors)."""
-
-    def __call__(
-        self, *, channel: str, text: str, blocks: list[dict[str, Any]]
-    ) -> Awaitable[str]: ...
-
-
-def slack_poster(client: AsyncWebClient) -> DigestPoster:
-    """Return a poster that sends through `client`, its failures mapped to delivery's errors."""
-
-    async def post(*, channel: str, text: str, blocks: list[dict[str, Any]]) -> str:
-        try:
-            response = await client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
-            )
-        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise classify_slack_error(exc) from exc
-        return str(response["ts"])
-
-    return post
-
-
-Render = Callable[[Digest], tuple[str, list[dict[str, Any]]]]
-
-
-class ChartPoster(Protocol):
-    """Shares a digest's charts in the thread of its posted message (failures are its own)."""
-
-    def __call__(self, digest: Digest, *, channel: str, thread_ts: str) -> Awaitable[object]: ...
-
-
-class DailyDigest:
-    """Posts yesterday's digest at `at` (local time) once per day, whichever replica sees it."""
-
-    def __init__(
-        self,
-        *,
-        sessions: SessionFactory,
-        clock: Clock,
-        service: DigestService,
-        at: time,
-        channel: str,
-        post: DigestPoster,
-        render: Render,
-        holder: str,
-        charts: ChartPoster | None = None,
-    ) -> None:
-        self._sessions = sessions
-        self._charts = charts
-        self._clock = clock
-        self._service = service
-        self._at = at
-        self._channel = channel
-        self._post = post
-        self._render = render
-        self._holder = holder
-
-    def due_day(self, now: datetime) -> date | None:
-        """Return the day whose digest is due at `now` (yesterday once `at` has passed)."""
-        local = now.astimezone(self._service.zone)
-        if local.timetz().replace(tzinfo=None) < self._at:
-            return None
-        return local.date() - timedelta(days=1)
-
-    async def run_once(self) -> bool:
-        """Post the due digest if nobody has; return whether this call posted it."""
-        now = self._clock()
-        day = self.due_day(now)
-        if day is None:
-            return False
-        async with self._sessions() as s, s.begin():
-            # A read first: on every other minute of the day the answer is "posted already".
-            if await queries.digest_day_posted(s, day=day):
-                return False
-            if not await queries.claim_digest_day(
-                s, day=day, holder=self._holder, now=now, retry_before=now - STALE_CLAIM
-            ):
-                return False
-        digest = await self._service.compute(Period.YESTERDAY, at=now)
-        text, blocks = self._render(digest)
-        try:
-            ts = await self._post(channel=self._channel, text=text, blocks=blocks)
-        except (SlackUnavailable, SlackRateLimited) as exc:
-            log.warning("daily digest for %s not posted yet (%s); will retry", day, exc)
-            async with self._sessions() as s, s.begin():
-                await queries.release_digest_day(s, day=day, holder=self._holder)
-            return False
-        except SlackRejected as exc:
-            # Retrying at once will not help (e.g. the bot is not in the channel): the claim
-            # stays, so the next try comes when it goes stale.
-            log.error(
-                "daily digest for %s refused by Slack in %s: %s (invite the bot to the channel)",
-                day,
-                self._channel,
-                exc,
-            )
-            return False
-        async with self._sessions() as s, s.begin():
-            await queries.record_digest_posted(
-                s, day=day, holder=self._holder, channel=self._channel, ts=ts, now=self._clock()
-            )
-        log.info("daily digest for %s posted to %s", day, self._channel)
-        if self._charts is not None:
-            # After the record: a failed upload is logged by the poster and never reposts the day.
-            await self._charts(digest, channel=self._channel, thread_ts=ts)
-        return True

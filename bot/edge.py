@@ -1,10 +1,10 @@
 """The HTTP edge: Slack's POST /slack/events, checked and decoded before Bolt sees it.
 
-Bolt's own aiohttp adapter decodes every form body with `urllib.parse.parse_qsl` (pure Python:
-~120 µs for a 4 KB card payload, more than Bolt's whole dispatch) and only then checks the
+Bolt's own aiohttp adapter decodes every form body with `urllib.parse.parse_qsl` (pure Python,
+and for a card's payload slower than Bolt's whole dispatch) and only then checks the
 signature. Here the signature is checked first, on the exact body received (with slack_sdk's
 `SignatureVerifier`, the check Bolt itself uses, including the 5-minute replay window), so
-unsigned requests are never decoded; form bodies are then decoded with yarl's C decoder (~13 µs)
+unsigned requests are never decoded; form bodies are then decoded with yarl's C decoder
 and handed to Bolt as the JSON document Bolt would have made of them. Bolt's own verification is
 therefore off (`bot.app.build_app`); everything HTTP reaches Bolt through this edge.
 

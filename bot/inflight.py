@@ -24,8 +24,7 @@ class InFlight:
     Answers go first: a listener that has acked waits (`after_answers`) until no request has been
     waiting for its ack for QUIET_SECONDS, or at most `yield_seconds`, before it claims, sends or
     posts. Under a burst of presses the acks then do not queue behind the work of the presses
-    before them: the p99 ack of 200 simultaneous Claim presses was 170 ms without this ordering
-    and ~90 ms with it, on asyncio's own loop (`python -m bench ack_latency`).
+    before them (`python -m bench ack_latency` measures it; figures in the README).
     """
 
     def __init__(self, *, yield_seconds: float = 0.25) -> None:

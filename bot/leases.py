@@ -6,6 +6,9 @@ process restarted after a crash recognises its dead predecessor's lease — same
 is no longer running (or is its own pid, from an earlier life of a restarted container) — and
 takes it over at once instead of waiting for it to lapse. A lease held on another host lapses
 after its short TTL, which the holder renews by heartbeat while it lives.
+
+`Lease` is how a replica-safe job holds its lease (delivery to a channel, polling a network), and
+`Backoff` how such a job waits after a failure before it runs again.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from datetime import timedelta
 
@@ -78,3 +82,70 @@ async def renew(sessions: SessionFactory, *, name: str, holder: str, ttl: timede
     async with sessions() as s, s.begin():
         now = await repo.database_now(s)
         return await repo.renew_lease(s, name=name, holder=holder, now=now, ttl=ttl)
+
+
+class Lease:
+    """The lease `name` as `holder` holds it, with when it lapses on this process's clock."""
+
+    def __init__(self, sessions: SessionFactory, *, name: str, holder: str, ttl: timedelta) -> None:
+        self._sessions = sessions
+        self.name = name
+        self._holder = holder
+        self._ttl = ttl
+        self._until = 0.0
+
+    async def acquire(self) -> bool:
+        """Take or renew the lease; return whether this process holds it now."""
+        # The expiry counts from before the call: the database may have granted it any time since.
+        started = time.monotonic()
+        held = await acquire(self._sessions, name=self.name, holder=self._holder, ttl=self._ttl)
+        self._until = started + self._ttl.total_seconds() if held else 0.0
+        return held
+
+    async def renew(self) -> bool:
+        """Extend the lease if this process still holds it (the heartbeat); never take it."""
+        return await renew(self._sessions, name=self.name, holder=self._holder, ttl=self._ttl)
+
+    async def hold_for(self, margin: timedelta) -> bool:
+        """Make sure the lease outlasts `margin` from now, renewing it if need be; tell whether
+        it does (False: another process has it)."""
+        if time.monotonic() + margin.total_seconds() < self._until:
+            return True
+        return await self.acquire()
+
+    async def release(self) -> None:
+        """Give the lease up (on shutdown), so another replica can take over at once."""
+        async with self._sessions() as s, s.begin():
+            await repo.release_lease(s, name=self.name, holder=self._holder)
+
+
+class Backoff:
+    """When a job may run again: a wait set by a failure, doubling while failures repeat."""
+
+    def __init__(self, *, maximum: float) -> None:
+        self._maximum = maximum
+        self._delay = 0.0
+        self._not_before = 0.0
+
+    @property
+    def delay(self) -> float:
+        """Return the current doubling delay in seconds (0 after a success)."""
+        return self._delay
+
+    def ready(self) -> bool:
+        """Tell whether the job may run now."""
+        return time.monotonic() >= self._not_before
+
+    def wait(self, seconds: float) -> None:
+        """Hold the job off for `seconds` (a rate limit's own wait, or a fixed pause)."""
+        self._not_before = time.monotonic() + seconds
+
+    def failed(self, *, at_least: float) -> float:
+        """Double the delay (at least `at_least`, at most the maximum), wait it, and return it."""
+        self._delay = min(self._maximum, max(at_least, self._delay * 2))
+        self.wait(self._delay)
+        return self._delay
+
+    def succeeded(self) -> None:
+        """Start doubling from scratch at the next failure."""
+        self._delay = 0.0

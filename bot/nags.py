@@ -24,7 +24,7 @@ from bot.blocks.text import link, slack_date, user_mention
 from bot.clock import Clock, ensure_utc
 from bot.domain.networks import network_label
 from bot.sla import LAST_STEP, Ladder, NagDecision, NagStep, ResponsePolicy
-from bot.slack_errors import (
+from bot.slack_api import (
     SlackDeliveryError,
     SlackMessageRefused,
     SlackRejected,

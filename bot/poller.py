@@ -5,17 +5,16 @@ breaks and once when it recovers. One process polls a source at a time (a DB lea
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from bot import leases
 from bot.clock import Clock, ensure_utc
-from bot.delivery import SlackRejected, SlackUnavailable
 from bot.domain.networks import network_label
 from bot.durations import format_duration
 from bot.errors import NetworkAuthError, NetworkRateLimited, SourceError
 from bot.ingest import IngestService
+from bot.leases import Backoff, Lease
+from bot.slack_api import SlackRejected, SlackUnavailable
 from bot.sources import Source
 from bot.sources.base import Rejected
 from storage import repo
@@ -61,22 +60,19 @@ class Poller:
         self._notify = notify
         self._backfill = backfill
         self._interval = interval
-        self._holder = holder
         self._on_new = on_new
         self._auth_retry = auth_retry
-        self._backoff = 0.0
-        self._not_before = 0.0
+        self._backoff = Backoff(maximum=MAX_BACKOFF)
         self._quarantined: set[str] = set()
         self.key = source.network
+        self._lease = Lease(sessions, name=f"poll:{self.key}", holder=holder, ttl=POLL_LEASE_TTL)
 
     async def run_once(self) -> None:
         """Poll once, unless backing off or another replica holds the source."""
-        if time.monotonic() < self._not_before:
+        if not self._backoff.ready():
             return
         now = self._clock()
-        if not await leases.acquire(
-            self._sessions, name=self._lease, holder=self._holder, ttl=POLL_LEASE_TTL
-        ):
+        if not await self._lease.acquire():
             return
         async with self._sessions() as s:
             saved = await repo.get_cursor(s, source=self.key)
@@ -102,13 +98,12 @@ class Poller:
             log.error("%s rejected our credentials: %s", self.key, exc.user_message)
             return
         except SourceError as exc:
-            self._backoff = min(MAX_BACKOFF, max(self._interval.total_seconds(), self._backoff * 2))
-            self._wait(self._backoff)
+            delay = self._backoff.failed(at_least=self._interval.total_seconds())
             await self._set_health(HEALTH_DOWN, exc.user_message)
             await self._alert_if_long(exc.user_message)
-            log.warning("%s unavailable (%s); next poll in %.0fs", self.key, exc, self._backoff)
+            log.warning("%s unavailable (%s); next poll in %.0fs", self.key, exc, delay)
             return
-        self._backoff = 0.0
+        self._backoff.succeeded()
         stored = await self._ingest.ingest(
             source_key=self.key,
             mentions=result.mentions,
@@ -186,25 +181,18 @@ class Poller:
 
     async def heartbeat(self) -> None:
         """Keep the polling lease alive between polls, if this process holds it."""
-        await leases.renew(
-            self._sessions, name=self._lease, holder=self._holder, ttl=POLL_LEASE_TTL
-        )
-
-    @property
-    def _lease(self) -> str:
-        return f"poll:{self.key}"
+        await self._lease.renew()
 
     async def release(self) -> None:
         """Give up the polling lease (on shutdown), so another replica polls at once."""
-        async with self._sessions() as s, s.begin():
-            await repo.release_lease(s, name=self._lease, holder=self._holder)
+        await self._lease.release()
 
     @property
     def _label(self) -> str:
         return network_label(self.key)
 
     def _wait(self, seconds: float) -> None:
-        self._not_before = time.monotonic() + seconds
+        self._backoff.wait(seconds)
 
     async def _set_health(self, health: str, detail: str | None) -> bool:
         async with self._sessions() as s, s.begin():

@@ -16,7 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.networks import network_label
 from bot.errors import ConfigError, NetworkAuthError, SourceError
-from bot.settings import Settings, mask
+from bot.setting_values import mask
+from bot.settings import Settings
 from bot.sources import Source
 
 log = logging.getLogger(__name__)

@@ -1,34 +1,33 @@
-"""The running bot: migrate, open clients, start the source and the scheduler, serve Slack over
-HTTP or Socket Mode, and shut down cleanly on SIGTERM/SIGINT."""
+"""The running bot: migrate, open clients, start the sources and the scheduler with every job, and
+shut down cleanly. Serving Slack over HTTP or Socket Mode until SIGTERM/SIGINT is `bot.serve`."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import gc
 import logging
-import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import leases
 from bot.access import AccessPolicy
-from bot.app import Deps, build_app, build_slack_client
+from bot.app import build_app, build_ingest, build_registry, build_slack_client, response_policy
 from bot.blocks.digest import digest_message
 from bot.charts import post_charts
 from bot.clock import Clock, utc_now
 from bot.compliance import ComplianceService
 from bot.cost import CostTracker, Prices, spend_text
+from bot.daily_digest import DAILY_CHECK, DAILY_JOB, DailyDigest, slack_poster
 from bot.delivery import DeliveryService, process_id
-from bot.digest import DAILY_CHECK, DAILY_JOB, DailyDigest, DigestService, slack_poster
-from bot.edge import EVENTS_PATH, slack_events_handler
-from bot.errors import ConfigError, SlackUnreachable
+from bot.deps import Deps
+from bot.digest import DigestService
+from bot.errors import SlackUnreachable
 from bot.health import (
     FAILING,
     HEALTH_JOB,
@@ -36,10 +35,8 @@ from bot.health import (
     HEALTH_TICK,
     OK,
     HealthMonitor,
-    healthz_handler,
 )
 from bot.inflight import InFlight
-from bot.ingest import IngestService, PriorityRules
 from bot.nags import SlaChecker
 from bot.ownership import OwnershipService
 from bot.pacing import ChannelPacer
@@ -51,13 +48,9 @@ from bot.settings import Settings
 from bot.settler import PENDING_GRACE, ReplySettler
 from bot.sla import ResponsePolicy, start_deadline
 from bot.socket_mode import SocketModeLink
-from bot.sources import Source
 from bot.sources.checks import CheckingSource
 from bot.sources.registry import (
-    SourceContext,
     SourceRegistry,
-    build_sources,
-    network_spec,
 )
 from bot.sources.x_meter import XMeter
 from bot.streams import StreamingSource, StreamRunner
@@ -75,10 +68,6 @@ AUTH_RETRY = timedelta(minutes=5)
 # short stays pending and its idempotency key makes the agent's retry safe). The rest of the stop
 # (leases, the source, the engine, the Socket Mode close) takes well under the remaining time.
 LISTENER_DRAIN_SECONDS = 6.0
-# Connections Slack may open at once before the kernel drops some and they retry a second later
-# (aiohttp's default is 128; 200 agents pressing Claim together waited 1.1 s for it). The kernel
-# caps it at net.core.somaxconn (4096 on current Linux).
-LISTEN_BACKLOG = 1024
 SLA_JOB = "sla"
 COMPLIANCE_JOB = "compliance"
 USAGE_JOB = "x-usage"
@@ -87,39 +76,6 @@ REPLIES_JOB = "replies"
 # Replies in doubt are looked for this often; with X's 30 s visibility delay and the 20 s a
 # pending send is given, every reply left by a crash is settled within a minute of start-up.
 REPLIES_TICK = timedelta(seconds=5)
-
-
-def response_policy(settings: Settings) -> ResponsePolicy:
-    """Return the response targets and calendar the settings describe."""
-    return ResponsePolicy(
-        normal=settings.sla_first_response,
-        urgent=settings.sla_urgent,
-        hours=settings.business_hours,
-        zone=settings.zone,
-        holidays=frozenset(settings.holidays),
-    )
-
-
-def build_ingest(settings: Settings, *, sessions: SessionFactory, clock: Clock) -> IngestService:
-    """Return the ingest service the settings describe (targets, calendar, urgency rules)."""
-    rules = PriorityRules(
-        urgent_words=settings.urgent_words, urgent_followers=settings.urgent_followers
-    )
-    return IngestService(
-        sessions=sessions, clock=clock, policy=response_policy(settings), rules=rules
-    )
-
-
-def build_source(settings: Settings) -> Source | None:
-    """Return the X source when X credentials are configured, else None."""
-    spec = network_spec("x")
-    assert spec is not None
-    return spec.build(settings, SourceContext()) if spec.enabled(settings) else None
-
-
-def build_registry(settings: Settings, sessions: SessionFactory, clock: Clock) -> SourceRegistry:
-    """Return the sources of every network the settings turn on."""
-    return build_sources(settings, SourceContext(sessions=sessions, clock=clock))
 
 
 class Runtime:
@@ -158,6 +114,10 @@ class Runtime:
         self.policy: ResponsePolicy | None = None
         self._http: ClientSession | None = None
         self.deps: Deps | None = None
+        # The jobs' wiring, set by `start` (listeners see only `deps`).
+        self._sessions: SessionFactory | None = None
+        self._slack: AsyncWebClient | None = None
+        self.access: AccessPolicy | None = None
         self.app: AsyncApp | None = None
         self.scheduler = Scheduler()
         self.sources = SourceRegistry()
@@ -179,11 +139,25 @@ class Runtime:
         self._http = ClientSession()
         self.deps = self._build_deps(sources)
         await self._start_health()
-        self.app = build_app(self.settings, self.deps)
+        self.app = build_app(self.settings, self.deps, client=self.slack)
         self._schedule_jobs(self.deps)
         self.scheduler.start()
         self.ready = True
         log.info("carebot is ready (jobs: %s)", ", ".join(self.scheduler.job_ids()) or "none")
+
+    @property
+    def sessions(self) -> SessionFactory:
+        """Return the session factory of the started runtime."""
+        if self._sessions is None:
+            raise RuntimeError("the runtime has not started")
+        return self._sessions
+
+    @property
+    def slack(self) -> AsyncWebClient:
+        """Return the Web API client listeners and jobs share (with retries)."""
+        if self._slack is None:
+            raise RuntimeError("the runtime has not started")
+        return self._slack
 
     async def _start_health(self) -> None:
         """Prove Slack takes the token and the channels before anything says "ready", then
@@ -192,7 +166,7 @@ class Runtime:
         assert self.engine is not None
         probe_client = build_slack_client(self.settings, retries=False, session=self._http)
         probe_client.timeout = HEALTH_SLACK_TIMEOUT_SECONDS
-        findings = await probe_slack(self.settings, self.deps.slack)
+        findings = await probe_slack(self.settings, self.slack)
         error = config_error(findings)
         if error is not None:
             raise error
@@ -202,9 +176,9 @@ class Runtime:
         self.monitor = HealthMonitor(
             settings=self.settings,
             engine=self.engine,
-            sessions=self.deps.sessions,
+            sessions=self.sessions,
             slack=probe_client,
-            networks=[source.network for source in self.deps.sources],
+            networks=[source.network for source in self.sources],
             clock=self.clock,
             revision=self.revision,
         )
@@ -217,8 +191,8 @@ class Runtime:
         assert self.engine is not None
         assert self._http is not None
         assert settings.channel is not None
-        sessions = session_factory(self.engine)
-        slack = build_slack_client(settings, session=self._http)
+        sessions = self._sessions = session_factory(self.engine)
+        slack = self._slack = build_slack_client(settings, session=self._http)
         self.policy = response_policy(settings)
         self.delivery = DeliveryService(
             sessions=sessions,
@@ -230,7 +204,9 @@ class Runtime:
             # Who hears, by DM, that the channel itself is out of reach.
             alert_to=settings.leads or settings.agents,
         )
-        access = AccessPolicy(slack=slack, agents=settings.agents, leads=settings.leads)
+        access = self.access = AccessPolicy(
+            slack=slack, agents=settings.agents, leads=settings.leads
+        )
         meter = getattr(sources.get("x"), "meter", None)
         if isinstance(meter, XMeter):
             self.cost = CostTracker(
@@ -249,12 +225,7 @@ class Runtime:
             return spend_text(await cost.spend()) if cost is not None else None
 
         return Deps(
-            settings=settings,
-            sessions=sessions,
-            slack=slack,
-            sources=sources,
-            clock=self.clock,
-            access=access,
+            channel=settings.channel,
             delivery=self.delivery,
             ownership=OwnershipService(
                 sessions=sessions, clock=self.clock, access=access, reschedule=self._reschedule
@@ -288,13 +259,14 @@ class Runtime:
 
     def _schedule_jobs(self, deps: Deps) -> None:
         settings = self.settings
+        sessions, slack, sources = self.sessions, self.slack, self.sources
         assert self.delivery is not None
         assert self.policy is not None
         holder = self.holder
         policy = self.policy
         self.scheduler.every(DELIVERY_JOB, DELIVERY_TICK, self.delivery.run_once)
         sla = SlaChecker(
-            sessions=deps.sessions,
+            sessions=sessions,
             clock=self.clock,
             policy=policy,
             notifier=self.delivery,
@@ -302,11 +274,11 @@ class Runtime:
         )
         self.scheduler.every(SLA_JOB, settings.sla_check_interval, sla.run_once)
         self.settler = ReplySettler(
-            sessions=deps.sessions,
+            sessions=sessions,
             clock=self.clock,
-            sources={source.network: source for source in deps.sources},
+            sources={source.network: source for source in sources},
             delivery=self.delivery,
-            slack=deps.slack,
+            slack=slack,
             holder=holder,
             pending_grace=self.reply_pending_grace,
             visible_after=self.reply_visible_after,
@@ -314,33 +286,33 @@ class Runtime:
         self.scheduler.every(REPLIES_JOB, REPLIES_TICK, self.settler.run_once)
         if settings.digest_at is not None:
             daily = DailyDigest(
-                sessions=deps.sessions,
+                sessions=sessions,
                 clock=self.clock,
                 service=deps.digest,
                 at=settings.digest_at,
                 channel=settings.digest_channel or deps.delivery.channel,
-                post=slack_poster(deps.slack),
+                post=slack_poster(slack),
                 render=digest_message,
                 holder=holder,
-                charts=functools.partial(post_charts, deps.slack),
+                charts=functools.partial(post_charts, slack),
             )
             # Checked every minute rather than fired once, so a restart or a replica that was
             # down at the hour still posts the day's digest (the database keeps it to one).
             self.scheduler.every(DAILY_JOB, DAILY_CHECK, daily.run_once)
-        self._schedule_compliance(deps)
-        if not deps.sources:
+        self._schedule_compliance()
+        if not sources:
             log.warning("no network credentials: Carebot will not read mentions (see README)")
             return
-        ingest = build_ingest(settings, sessions=deps.sessions, clock=self.clock)
+        ingest = build_ingest(settings, sessions=sessions, clock=self.clock)
         if self.cost is not None:
             self.scheduler.every(USAGE_JOB, USAGE_TICK, self.cost.run_once)
         # One job per network, each under its own DB lease: a network that fails, stalls or
         # rate-limits us never holds up the others.
-        for source in deps.sources:
+        for source in sources:
             poller = Poller(
                 source=source,
                 ingest=ingest,
-                sessions=deps.sessions,
+                sessions=sessions,
                 clock=self.clock,
                 notify=self.delivery.notify,
                 backfill=settings.backfill,
@@ -362,17 +334,17 @@ class Runtime:
                     source_key=poller.key,
                     backfill=functools.partial(self.scheduler.wake, f"poll:{poller.key}"),
                     on_new=lambda: self.scheduler.wake(DELIVERY_JOB),
-                    sessions=deps.sessions,
+                    sessions=self.sessions,
                     holder=holder,
                 )
                 self.stream_runners.append(runner)
                 self._streams.append(asyncio.create_task(runner.run(), name=f"stream:{poller.key}"))
 
-    def _schedule_compliance(self, deps: Deps) -> None:
+    def _schedule_compliance(self) -> None:
         # Retention runs with or without a network; checks need a source that can look posts up.
-        checking = [s for s in deps.sources if isinstance(s, CheckingSource)]
+        checking = [s for s in self.sources if isinstance(s, CheckingSource)]
         compliance = ComplianceService(
-            sessions=deps.sessions,
+            sessions=self.sessions,
             clock=self.clock,
             sources=checking,
             interval=self.settings.compliance_interval,
@@ -418,7 +390,7 @@ class Runtime:
         if self.delivery is not None:
             checks["slack"] = self.delivery.health().as_check()
         if self.deps is not None:
-            checks.update(await source_checks(self.deps.sessions))
+            checks.update(await source_checks(self.sessions))
         return checks
 
     def health(self) -> dict[str, Any]:
@@ -454,112 +426,8 @@ class Runtime:
         return body
 
 
-def health_app(runtime: Runtime) -> web.Application:
-    """Return the aiohttp app serving Slack on POST /slack/events and GET /healthz."""
-    assert runtime.app is not None
-    secret = runtime.settings.slack_signing_secret
-    if secret is None:
-        raise ConfigError("SLACK_SIGNING_SECRET", "is required to serve Slack over HTTP")
-    app = web.Application()
-    app.router.add_post(EVENTS_PATH, slack_events_handler(runtime.app, secret.get_secret_value()))
-    app.router.add_get("/healthz", healthz_handler(runtime))
-    return app
-
-
-def healthz_app(runtime: Runtime) -> web.Application:
-    """Return the aiohttp app serving only GET /healthz (Socket Mode's `--health-port`)."""
-    app = web.Application()
-    app.router.add_get("/healthz", healthz_handler(runtime))
-    return app
-
-
 async def _metered_poll(cost: CostTracker, poller: Poller) -> None:
     """Poll X unless the month's budget is spent (then at the floor's pace, bot/cost.py)."""
     if await cost.may_poll():
         await poller.run_once()
         await cost.run_once()
-
-
-def tune_garbage_collector() -> None:
-    """Keep the garbage collector's pauses out of the ack latency of a burst of presses.
-
-    What start-up built lives as long as the process: frozen, it is no longer walked by every
-    full collection, which took 55-70 ms here and takes 4-9 ms after this. Young collections run
-    every 20,000 allocations instead of every 700: two or three per burst of 200 presses instead
-    of ~70 (and 7 of the middle generation). Measured on 2 CPUs, p99 ack of a burst of 200
-    simultaneous presses went from 85-150 ms to 80-90 ms (`bench/ack_latency.py`).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
-
-
-async def serve(
-    settings: Settings, *, http: bool, host: str, port: int, health_port: int | None = None
-) -> None:
-    """Run the bot until SIGTERM or SIGINT, then shut down cleanly.
-
-    Every wait (start-up, connecting to Slack, running) races the signal: a bot that cannot reach
-    its database or Slack still stops at once when told to.
-    """
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
-    runtime = Runtime(settings)
-    runner: web.AppRunner | None = None
-    link: SocketModeLink | None = None
-    try:
-        # Inside the try: a start that fails half-way still closes what it opened.
-        if not await _unless_stopped(runtime.start(), stop):
-            log.info("shutting down before start-up finished")
-            return
-        assert runtime.app is not None
-        tune_garbage_collector()
-        if http:
-            runner = web.AppRunner(health_app(runtime), handle_signals=False)
-            await runner.setup()
-            await web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG).start()
-            log.info("listening on http://%s:%d (POST /slack/events, GET /healthz)", host, port)
-            await stop.wait()
-        else:
-            assert settings.slack_app_token is not None
-            link = SocketModeLink(
-                runtime.app,
-                settings.slack_app_token.get_secret_value(),
-                api_url=settings.slack_api_url,
-            )
-            runtime.socket_mode = link
-            if health_port is not None:
-                runner = web.AppRunner(healthz_app(runtime), handle_signals=False)
-                await runner.setup()
-                await web.TCPSite(runner, host, health_port).start()
-                log.info("serving GET /healthz on http://%s:%d", host, health_port)
-            # Returns only when stopped; raises ConfigError if Slack refuses the app token.
-            await _unless_stopped(link.run(), stop)
-        log.info("shutting down")
-    finally:
-        if link is not None:
-            await link.close()
-        if runner is not None:
-            await runner.cleanup()
-        await runtime.stop()
-
-
-async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
-    """Run `work` until it ends or `stop` is set (then cancel it); tell whether it ended."""
-    task = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if task.cancelled():
-        return False
-    task.result()  # its exception, if it failed
-    return True

@@ -15,17 +15,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.lines import reply_not_sent_notice, reply_sent_notice, thread_line
 from bot.blocks.modals import reply_modal, sent_view
 from bot.clock import Clock, ensure_utc
-from bot.delivery import (
-    LEASE_TTL,
-    SLACK_CALL_ERRORS,
-    DeliveryService,
-    SlackRateLimited,
-    classify_slack_error,
-)
+from bot.delivery import LEASE_TTL, DeliveryService
 from bot.domain import ReplyNotPosted, ReplySent
 from bot.domain.networks import network_label
 from bot.errors import CarebotError, SourceError
 from bot.replies import record_sent
+from bot.slack_api import SLACK_CALL_ERRORS, SlackRateLimited, classify_slack_error
 from bot.sources import Source
 from storage import cases, repo
 from storage.engine import SessionFactory

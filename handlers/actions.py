@@ -9,11 +9,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import Deps
 from bot.blocks.ids import ActionId
 from bot.blocks.modals import reply_blocked_modal, reply_modal, resolve_modal
 from bot.cards import publish_change
-from handlers.errors import guarded
+from bot.deps import Deps
+from handlers.listener import guarded
 from handlers.parsing import case_id_of, seen_version_of, user_of
 
 

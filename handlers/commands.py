@@ -12,7 +12,6 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import Permission
-from bot.app import Deps
 from bot.blocks.codecs import ShareButton
 from bot.blocks.digest import (
     Message,
@@ -23,9 +22,10 @@ from bot.blocks.digest import (
 )
 from bot.blocks.ids import ActionId, Command
 from bot.charts import post_charts
+from bot.deps import Deps
 from bot.digest import DEFAULT_PERIOD, USER_PERIODS, Period
 from bot.errors import CarebotError
-from handlers.errors import guarded
+from handlers.listener import guarded
 from handlers.parsing import user_of
 
 PERIOD_CHOICES = "today, 24h, 7d or 30d"

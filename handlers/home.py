@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import Deps
 from bot.blocks.home import home_view
-from handlers.errors import guarded
+from bot.deps import Deps
+from handlers.listener import guarded
 
 
 async def on_app_home_opened(event: dict[str, Any], client: AsyncWebClient, deps: Deps) -> None:

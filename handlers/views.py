@@ -9,7 +9,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import Deps
 from bot.blocks.ids import BlockId, CallbackId
 from bot.blocks.lines import reply_not_sent_notice, reply_sent_notice
 from bot.blocks.modals import (
@@ -23,11 +22,12 @@ from bot.blocks.modals import (
     sent_view,
 )
 from bot.cards import publish_change
-from bot.delivery import SLACK_CALL_ERRORS
+from bot.deps import Deps
 from bot.domain import Case
 from bot.errors import CarebotError
 from bot.replies import ReplyNotSent, ReplyOutcome, ReplyUnconfirmed, start_reply
-from handlers.errors import guarded
+from bot.slack_api import SLACK_CALL_ERRORS
+from handlers.listener import guarded
 from handlers.parsing import user_of
 
 log = logging.getLogger(__name__)

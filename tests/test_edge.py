@@ -73,7 +73,7 @@ class Edge:
 
 @pytest.fixture
 async def edge() -> AsyncIterator[Edge]:
-    from handlers.errors import guarded
+    from handlers.listener import guarded
 
     async with FakeSlack(signing_secret=SECRET) as fake:
         fake.add_channel(CHANNEL, name="social-care")

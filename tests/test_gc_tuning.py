@@ -1,5 +1,5 @@
 """The bot process freezes what start-up built and collects young objects less often (the reasons
-and measurements are in `bot.runtime.tune_garbage_collector`). Run in a child process, so this
+and measurements are in `bot.serve.tune_garbage_collector`). Run in a child process, so this
 test process keeps its own collector settings."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from bot.sandbox.stack import SOURCE_ROOT
 
 PROBE = """
 import gc
-from bot.runtime import tune_garbage_collector
+from bot.serve import tune_garbage_collector
 before = gc.get_freeze_count()
 tune_garbage_collector()
 print(gc.get_threshold(), before, gc.get_freeze_count() > 10_000)

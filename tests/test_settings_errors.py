@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from bot.errors import ConfigError
-from bot.settings import Settings, load_settings, normalise_database_url
+from bot.setting_values import normalise_database_url
+from bot.settings import Settings, load_settings
 
 # pydantic's own phrases, which must never reach a user.
 PYDANTIC_WORDS = ("Input should", "input is too short", "valid integer", "Field required", "ctx")

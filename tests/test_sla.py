@@ -12,18 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.blocks.card import DeadlineState, deadline_state
+from bot.business_calendar import add_business_time, business_time_between, subtract_business_time
 from bot.domain.cases import Case, CaseStatus, Priority
 from bot.durations import BusinessHours, parse_business_hours
-from bot.sla import (
-    Ladder,
-    NagStep,
-    ResponsePolicy,
-    add_business_time,
-    business_time_between,
-    schedule_first_nag,
-    start_deadline,
-    subtract_business_time,
-)
+from bot.sla import Ladder, NagStep, ResponsePolicy, schedule_first_nag, start_deadline
 
 BERLIN = ZoneInfo("Europe/Berlin")
 OFFICE = parse_business_hours("Mon-Fri 09:00-17:00")

@@ -1,8 +1,8 @@
 """Minimal Block Kit constructors that return plain dicts.
 
 Cards are drawn for every new mention and every change, so they are built here rather than with
-`slack_sdk.models` objects, whose `to_dict()` re-validates each object through `dir()` (about
-0.4 ms a card, most of its cost). The output is the same JSON; the tests and the sandbox parse
+`slack_sdk.models` objects, whose `to_dict()` re-validates each object through `dir()` (most of
+the cost of drawing a card). The output is the same JSON; the tests and the sandbox parse
 every payload with `slack_sdk.models` and Slack's limits, so validation is not lost.
 """
 

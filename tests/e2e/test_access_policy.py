@@ -136,7 +136,7 @@ class World:
 
     async def case(self, case_id: int) -> Case:
         assert self.bot.runtime.deps is not None
-        async with self.bot.runtime.deps.sessions() as s:
+        async with self.bot.runtime.sessions() as s:
             return (await s.scalars(select(Case).where(Case.id == case_id))).one()
 
     def refusals(self, user: str) -> list[str]:

@@ -44,7 +44,7 @@ class World:
 
     async def case(self) -> Case:
         assert self.bot.runtime.deps is not None
-        async with self.bot.runtime.deps.sessions() as s:
+        async with self.bot.runtime.sessions() as s:
             return (await s.scalars(select(Case))).one()
 
     async def until(self, predicate: Callable[[], bool], seconds: float = 20) -> None:
@@ -77,7 +77,7 @@ async def test_a_claim_on_a_card_not_yet_recorded_reaches_its_thread(world: Worl
     while (await world.case()).card_state != CardState.POSTED:  # let the bot record its post
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
-    async with world.bot.runtime.deps.sessions() as s, s.begin():
+    async with world.bot.runtime.sessions() as s, s.begin():
         await s.execute(update(Case).values(card_state=CardState.POSTING, card_ts=None))
     response = await world.sim.click(
         AGENT, channel=world.stack.channel, ts=card.ts, action_id=ActionId.CLAIM, seen=card
@@ -110,7 +110,7 @@ async def test_a_claim_while_slack_is_down_reaches_its_thread_after(world: World
         while (await world.case()).owner != AGENT:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
-        async with deps.sessions() as s:
+        async with world.bot.runtime.sessions() as s:
             (line,) = await s.scalars(select(CardLine))
         assert line.posted_at is None
         assert "claimed" in line.text

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
-import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 
 import bot
 from bot.sandbox.stack import Sandbox, free_port, sandbox
 from storage.migrate import head_revision
+from tests.processes import bot_process
 
 # The package may not be installed in the venv; the subprocess finds it the way pytest does.
 REPO = Path(bot.__file__).resolve().parent.parent
@@ -82,75 +78,6 @@ async def carebot(*args: str, env: Mapping[str, str], cwd: Path) -> Result:
     return Result(proc.returncode, out.decode(), err.decode())
 
 
-@dataclass(slots=True)
-class BotProcess:
-    """A `carebot run --http` subprocess; its output goes to a file so a chatty DEBUG log can
-    never fill a pipe and stall the bot."""
-
-    proc: asyncio.subprocess.Process
-    port: int
-    log_path: Path
-
-    @property
-    def health_url(self) -> str:
-        """Return the bot's /healthz URL."""
-        return f"http://127.0.0.1:{self.port}/healthz"
-
-    def output(self) -> str:
-        """Return everything the bot has written to stdout and stderr so far."""
-        return self.log_path.read_text(errors="replace")
-
-    async def healthz(self) -> tuple[int, dict[str, Any]]:
-        """Wait until /healthz answers 200 (or the bot dies) and return status and JSON body."""
-        deadline = time.monotonic() + READY_TIMEOUT
-        async with aiohttp.ClientSession() as http:
-            while True:
-                if self.proc.returncode is not None:
-                    pytest.fail(f"bot exited {self.proc.returncode}:\n{self.output()}")
-                with suppress(aiohttp.ClientConnectionError):
-                    async with http.get(self.health_url) as response:
-                        if response.status == 200:
-                            return response.status, await response.json()
-                if time.monotonic() > deadline:
-                    pytest.fail(f"/healthz never answered 200:\n{self.output()}")
-                await asyncio.sleep(0.1)
-
-    async def terminate(self) -> int:
-        """Send SIGTERM and return the exit code; fail if it does not exit within a few seconds."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return await asyncio.wait_for(self.proc.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            pytest.fail(f"bot ignored SIGTERM for {STOP_TIMEOUT}s:\n{self.output()}")
-
-
-@asynccontextmanager
-async def bot_process(env: Mapping[str, str], cwd: Path) -> AsyncIterator[BotProcess]:
-    """Start `carebot run --http` on a free port; kill it on the way out if a test left it up."""
-    port = free_port()
-    log_path = cwd / f"bot-{port}.log"
-    with log_path.open("wb") as log_file:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--http",
-            "--port",
-            str(port),
-            cwd=cwd,
-            env=environment(env),
-            stdout=log_file,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    try:
-        yield BotProcess(proc=proc, port=port, log_path=log_path)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
-
 def sqlite_url(tmp_path: Path, name: str = "carebot.db") -> str:
     return f"sqlite+aiosqlite:///{tmp_path / name}"
 
@@ -176,13 +103,13 @@ async def test_run_migrates_a_new_database_serves_healthz_and_stops_on_sigterm(
     env = stack.environment(sqlite_url(tmp_path, "new.db"))
     assert not database.exists()
     for start in ("first", "second"):
-        async with bot_process(env, tmp_path) as running:
-            status, body = await running.healthz()
+        async with bot_process(environment(env), cwd=tmp_path, wait_healthy=False) as running:
+            status, body = await running.healthz(READY_TIMEOUT)
             assert status == 200, start
             assert body["status"] == "ok"
             assert body["database"]["revision"] == head_revision()
             assert database.exists()
-            assert await running.terminate() == 0, running.output()
+            assert await running.terminate(STOP_TIMEOUT) == 0, running.output()
             log = running.output()
         assert "carebot stopped" in log, log
         assert "Traceback" not in log, log
@@ -304,13 +231,13 @@ async def test_no_secret_reaches_the_debug_log(tmp_path: Path) -> None:
         )
         assert {name: env[name] for name in SECRETS} == SECRETS
         stack.x.add_mention("@acmehelp my parcel never came", author_handle="leaky")
-        async with bot_process(env, tmp_path) as running:
-            await running.healthz()
+        async with bot_process(environment(env), cwd=tmp_path, wait_healthy=False) as running:
+            await running.healthz(READY_TIMEOUT)
             await stack.slack.wait_for(
                 lambda: any(m.metadata for m in stack.slack.channel_messages(stack.channel)),
                 timeout=10,
             )
-            assert await running.terminate() == 0
+            assert await running.terminate(STOP_TIMEOUT) == 0
             output = running.output()
     # The run really did authenticate with these secrets, and really did log at DEBUG.
     assert stack.x.mention_requests >= 1

@@ -22,8 +22,8 @@ import pytest
 from bot.poller import source_checks
 from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import Sandbox, running_bot
-from bot.sandbox.stack import bot_process as run_bot_process
 from bot.sandbox.x import FakeTweet
+from tests.processes import bot_process as run_bot_process
 
 
 def sqlite_url(path: Path) -> str:
@@ -281,7 +281,7 @@ async def test_an_x_outage_longer_than_a_few_polls_is_told_once_and_its_end_once
         during = stack.x.add_mention("@acmehelp during the outage", author_handle="during")
         await stack.slack.wait_for(lambda: len(told("has been failing")) == 1, timeout=30)
         assert bot.runtime.deps is not None
-        checks = await source_checks(bot.runtime.deps.sessions)
+        checks = await source_checks(bot.runtime.sessions)
         assert checks["x"]["status"] == "degraded"
         assert "X is having trouble" in str(checks["x"]["reason"])
         # More failed polls do not repeat it.
@@ -291,7 +291,7 @@ async def test_an_x_outage_longer_than_a_few_polls_is_told_once_and_its_end_once
         stack.x.end_outage()
         await stack.slack.wait_for(lambda: len(told("reading X mentions again")) == 1, timeout=40)
         await stack.slack.wait_for(lambda: len(cards(stack)) == 2, timeout=15)
-        assert (await source_checks(bot.runtime.deps.sessions))["x"] == {"status": "ok"}
+        assert (await source_checks(bot.runtime.sessions))["x"] == {"status": "ok"}
     assert len(told("has been failing")) == 1
     assert len(told("reading X mentions again")) == 1
     assert_one_card_each(stack, [before, during])

@@ -21,10 +21,10 @@ from bot.clock import ensure_utc, utc_now
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import SIGNING_SECRET, Sandbox, running_bot
-from bot.sandbox.stack import bot_process as run_bot_process
 from storage.engine import create_engine, session_factory
 from storage.models import Case
 from tests.conftest import POSTGRES_URL, reset_postgres
+from tests.processes import bot_process as run_bot_process
 
 WARNING, BREACH, REMINDER = ":hourglass_flowing_sand:", ":red_circle:", ":bell:"
 FAST = {"poll_interval": "1s", "sla_first_response": "20s", "sla_check_interval": "1s"}

@@ -147,7 +147,7 @@ async def test_the_core_loop_on_each_network(network: Network, db_url: str) -> N
             await stack.slack.wait_for(lambda: "Replied" in str(card_for(stack, "@dana").blocks))
 
             # The customer answers in the thread: the same case, echoed in the card's thread.
-            async with bot.runtime.deps.sessions() as s:  # type: ignore[union-attr]
+            async with bot.runtime.sessions() as s:
                 query = select(Case).where(Case.author_handle.contains("dana"))
                 dana_case_id = (await s.scalars(query)).one().id
                 (reply,) = (await s.scalars(select(Reply))).all()
@@ -156,7 +156,7 @@ async def test_the_core_loop_on_each_network(network: Network, db_url: str) -> N
             await stack.slack.wait_for(
                 lambda: "it was the blue one" in thread_text(stack, dana), timeout=15
             )
-            async with bot.runtime.deps.sessions() as s:  # type: ignore[union-attr]
+            async with bot.runtime.sessions() as s:
                 all_cases = (await s.scalars(select(Case))).all()
                 again = await s.get(Case, dana_case_id)
             assert len(all_cases) == 2

@@ -47,7 +47,7 @@ class World:
         return "\n".join(m.text for m in self.stack.slack.thread(self.stack.channel, self.card.ts))
 
     async def case(self) -> Case:
-        async with self.bot.runtime.deps.sessions() as s:  # type: ignore[union-attr]
+        async with self.bot.runtime.sessions() as s:
             return (await s.scalars(select(Case))).one()
 
     async def wait(self, predicate: Any, seconds: float = 10) -> None:
@@ -186,7 +186,7 @@ async def test_failed_reply_keeps_the_text_and_the_case_unreplied(
     assert case.status == CaseStatus.OPEN
     assert case.first_response_at is None
     if x_failure:
-        async with world.bot.runtime.deps.sessions() as s:  # type: ignore[union-attr]
+        async with world.bot.runtime.sessions() as s:
             reply = (await s.scalars(select(Reply))).one()
         assert reply.state == ReplyState.FAILED
         assert reply.text == text

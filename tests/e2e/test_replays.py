@@ -37,12 +37,12 @@ class World:
 
     async def case(self) -> Case:
         assert self.bot.runtime.deps is not None
-        async with self.bot.runtime.deps.sessions() as s:
+        async with self.bot.runtime.sessions() as s:
             return (await s.scalars(select(Case))).one()
 
     async def events(self, kind: str) -> int:
         assert self.bot.runtime.deps is not None
-        async with self.bot.runtime.deps.sessions() as s:
+        async with self.bot.runtime.sessions() as s:
             return int(await s.scalar(select(func.count()).where(Event.kind == kind)) or 0)
 
     def told(self, user: str) -> list[str]:

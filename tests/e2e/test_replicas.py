@@ -41,7 +41,7 @@ def assert_one_card_each(stack: Sandbox, tweets: list[FakeTweet]) -> None:
 
 async def lease_holders(bot: RunningBot) -> dict[str, str]:
     assert bot.runtime.deps is not None
-    async with bot.runtime.deps.sessions() as s:
+    async with bot.runtime.sessions() as s:
         return {lease.name: lease.holder for lease in await s.scalars(select(Lease))}
 
 

@@ -17,7 +17,8 @@ import pytest
 from bot.blocks.ids import ActionId, BlockId
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import SIGNING_SECRET, BotProcess, Sandbox, bot_process, sandbox
+from bot.sandbox.stack import SIGNING_SECRET, Sandbox, sandbox
+from tests.processes import BotProcess, bot_process
 
 AGENT = "U0AGENT1"
 TEXT = "Sorry about that, Dana! A new parcel is on its way."

@@ -109,11 +109,11 @@ class World:
         )
 
     async def case(self) -> Case:
-        async with self.bot.runtime.deps.sessions() as s:  # type: ignore[union-attr]
+        async with self.bot.runtime.sessions() as s:
             return (await s.scalars(select(Case))).one()
 
     async def replies(self) -> list[Reply]:
-        async with self.bot.runtime.deps.sessions() as s:  # type: ignore[union-attr]
+        async with self.bot.runtime.sessions() as s:
             return list(await s.scalars(select(Reply).order_by(Reply.id)))
 
 

@@ -113,7 +113,7 @@ async def test_x_refusing_by_its_rule_is_permanent_and_plain(world: World) -> No
     await world.stack.slack.wait_for(lambda: len(world.cards()) == 1)
     card = world.cards()[0]
     # Carebot believes the post summons the brand (say, stored before this rule); X disagrees.
-    async with world.bot.runtime.deps.sessions() as s, s.begin():  # type: ignore[union-attr]
+    async with world.bot.runtime.sessions() as s, s.begin():
         await s.execute(update(CaseMessage).values(summons=True))
     view_id, view = await world.open_reply(card)
     assert has_input(view)
@@ -124,7 +124,7 @@ async def test_x_refusing_by_its_rule_is_permanent_and_plain(world: World) -> No
     posts = [r for r in x.requests if r.method == "POST" and r.path == "/2/tweets"]
     assert [r.status for r in posts] == [403]  # asked once, never retried
     # The refusal is remembered: the next press says so before anything is sent.
-    async with world.bot.runtime.deps.sessions() as s:  # type: ignore[union-attr]
+    async with world.bot.runtime.sessions() as s:
         assert (await s.scalars(select(CaseMessage.summons))).all() == [False]
     _, again = await world.open_reply(card)
     assert not has_input(again)

@@ -91,7 +91,7 @@ async def test_one_submission_to_two_replicas_posts_once(stack: Sandbox, pg_url:
         await asyncio.sleep(1.0)  # both replicas' settlers have run by now
         assert thread().count("replied on X") == 1
         assert one.runtime.deps is not None
-        async with one.runtime.deps.sessions() as s:
+        async with one.runtime.sessions() as s:
             replies = list(await s.scalars(select(Reply)))
         assert [r.state for r in replies] == [ReplyState.SENT]
         assert not replies[0].thread_due

@@ -15,10 +15,11 @@ from sqlalchemy import select, update
 
 from bot import leases
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import Sandbox, bot_process, sandbox
+from bot.sandbox.stack import Sandbox, sandbox
 from storage import repo
 from storage.engine import SessionFactory
 from storage.models import Lease
+from tests.processes import bot_process
 
 
 async def test_a_restarted_bot_takes_over_its_dead_predecessors_leases(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ class World:
 
     async def cases(self) -> list[Case]:
         assert self.bot.runtime.deps is not None
-        async with self.bot.runtime.deps.sessions() as s:
+        async with self.bot.runtime.sessions() as s:
             return list(await s.scalars(select(Case).order_by(Case.id)))
 
     async def case_of(self, tweet: FakeTweet) -> Case:
@@ -87,7 +87,7 @@ async def claim(world: World, case_id: int, user: str) -> None:
     deps = world.bot.runtime.deps
     assert deps is not None
     await deps.ownership.claim(case_id=case_id, user=user)
-    async with deps.sessions() as s, s.begin():
+    async with world.bot.runtime.sessions() as s, s.begin():
         # Mark dirty as the Claim button would, and leave the redraw to the sync job.
         await s.execute(
             update(Case)
@@ -146,7 +146,7 @@ async def put_in_doubt(world: World, tweet: FakeTweet) -> None:
     assert world.bot.runtime.deps is not None
     # First let the bot record the post it made, or its record would undo this.
     await world.until_cases(lambda cs: all(c.card_state == CardState.POSTED for c in cs))
-    async with world.bot.runtime.deps.sessions() as s, s.begin():
+    async with world.bot.runtime.sessions() as s, s.begin():
         await s.execute(
             update(Case)
             .where(Case.external_id == tweet.id)

@@ -22,15 +22,8 @@ from bot.blocks.ids import ActionId
 from bot.errors import ConfigError
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import (
-    BotProcess,
-    RunningBot,
-    Sandbox,
-    bot_process,
-    free_port,
-    running_bot,
-    sandbox,
-)
+from bot.sandbox.stack import RunningBot, Sandbox, free_port, running_bot, sandbox
+from tests.processes import BotProcess, bot_process
 
 AGENTS = [f"U0AGENT{i:02d}" for i in range(60)]
 # The contract: SIGTERM or SIGINT ends `carebot run` within 10 s in any state.

@@ -86,7 +86,7 @@ async def test_escaped_text_shows_as_typed_everywhere(world: World) -> None:
         shown = str(answer.blocks) + (answer.text or "")
         assert "AT&amp;T billed me &lt;twice&gt;" in shown
         assert "&amp;amp;" not in shown
-    async with world.bot.runtime.deps.sessions() as s:  # type: ignore[union-attr]
+    async with world.bot.runtime.sessions() as s:
         case = (await s.scalars(select(Case))).one()
         texts = sorted((await s.scalars(select(CaseMessage.text))).all())
     assert case.text == TYPED

@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
+from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import AccessPolicy
-from bot.app import Deps, build_app
+from bot.app import build_app
 from bot.blocks.codecs import STALE_VIEW
 from bot.blocks.ids import ActionId, BlockId, CallbackId
 from bot.delivery import DeliveryService
+from bot.deps import Deps
 from bot.digest import DigestService
 from bot.durations import parse_business_hours
 from bot.inflight import InFlight
@@ -39,7 +42,7 @@ AGENT = "U0AGENT"
 @pytest.fixture
 async def wired(
     sessions: SessionFactory, clock: FakeClock
-) -> AsyncIterator[tuple[FakeSlack, Deps]]:
+) -> AsyncIterator[tuple[FakeSlack, Wired]]:
     async with FakeSlack() as slack:
         slack.add_channel(CHANNEL)
         client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
@@ -54,12 +57,7 @@ async def wired(
             zone=ZoneInfo("UTC"),
         )
         deps = Deps(
-            settings=settings,
-            sessions=sessions,
-            slack=client,
-            sources=SourceRegistry.of([]),
-            clock=clock,
-            access=access,
+            channel=CHANNEL,
             delivery=DeliveryService(sessions=sessions, slack=client, channel=CHANNEL, clock=clock),
             ownership=OwnershipService(
                 sessions=sessions,
@@ -73,12 +71,20 @@ async def wired(
             digest=DigestService(sessions=sessions, clock=clock, access=access, policy=policy),
             in_flight=InFlight(),
         )
-        yield slack, deps
+        yield slack, Wired(deps, build_app(settings, deps, client=client))
 
 
-async def dispatch(deps: Deps, payload: dict[str, Any]) -> int:
+@dataclass(frozen=True, slots=True)
+class Wired:
+    """The listeners' dependencies and the Bolt app built on them."""
+
+    deps: Deps
+    app: AsyncApp
+
+
+async def dispatch(wired: Wired, payload: dict[str, Any]) -> int:
     """Send one interactivity payload through the app, wait for its listener, return the status."""
-    app = build_app(deps.settings, deps)
+    app, deps = wired.app, wired.deps
     request = AsyncBoltRequest(
         body=urlencode({"payload": json.dumps(payload)}),
         headers={"content-type": ["application/x-www-form-urlencoded"]},
@@ -117,29 +123,29 @@ def button_press(action: ActionId, value: str) -> dict[str, Any]:
     ],
 )
 async def test_a_tampered_button_value_gets_the_clear_message(
-    wired: tuple[FakeSlack, Deps], action: ActionId, value: str
+    wired: tuple[FakeSlack, Wired], action: ActionId, value: str
 ) -> None:
-    slack, deps = wired
-    assert await dispatch(deps, button_press(action, value)) == 200
+    slack, bot = wired
+    assert await dispatch(bot, button_press(action, value)) == 200
     (told,) = slack.ephemerals(AGENT)
     assert told.text == "That button is out of date; use the latest card."
     assert told.channel == CHANNEL
 
 
 async def test_a_tampered_share_value_gets_the_clear_message(
-    wired: tuple[FakeSlack, Deps],
+    wired: tuple[FakeSlack, Wired],
 ) -> None:
-    slack, deps = wired
-    assert await dispatch(deps, button_press(ActionId.SHARE_DIGEST, "7d@soon")) == 200
+    slack, bot = wired
+    assert await dispatch(bot, button_press(ActionId.SHARE_DIGEST, "7d@soon")) == 200
     (told,) = slack.ephemerals(AGENT)
     assert told.text == "That digest button is out of date; run /care digest again."
 
 
 @pytest.mark.parametrize("metadata", ["", "not json", '{"case_id":"7"}', '{"case_id":7,"seen":-1}'])
 async def test_tampered_modal_metadata_gets_the_clear_message(
-    wired: tuple[FakeSlack, Deps], metadata: str
+    wired: tuple[FakeSlack, Wired], metadata: str
 ) -> None:
-    slack, deps = wired
+    slack, bot = wired
     payload = {
         "type": "view_submission",
         "team": {"id": "T0TEAM"},
@@ -152,7 +158,7 @@ async def test_tampered_modal_metadata_gets_the_clear_message(
             "state": {"values": {}},
         },
     }
-    assert await dispatch(deps, payload) == 200
+    assert await dispatch(bot, payload) == 200
     (told,) = slack.ephemerals(AGENT)
     assert told.text == STALE_VIEW
     assert told.channel == CHANNEL  # no channel in a view submission: the care channel

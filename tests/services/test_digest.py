@@ -14,19 +14,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from bot.access import AccessPolicy
-from bot.digest import (
-    Bucket,
-    DailyDigest,
-    Digest,
-    DigestService,
-    Period,
-    open_hours,
-    period_window,
-)
-from bot.domain import ResolveReason
+from bot.business_calendar import is_open, open_hours, period_window
+from bot.daily_digest import DailyDigest
+from bot.digest import Digest, DigestService
+from bot.domain import Bucket, Period, ResolveReason
 from bot.durations import parse_business_hours
 from bot.errors import NotAllowed
-from bot.sla import ResponsePolicy, is_open
+from bot.sla import ResponsePolicy
 from storage.engine import SessionFactory
 from storage.models import Case, CaseStatus, DigestRun, Priority
 from tests.conftest import FakeClock

@@ -20,7 +20,7 @@ from bot.durations import BusinessHours
 from bot.ingest import IngestService, PriorityRules
 from bot.nags import CheckResult, SlaChecker
 from bot.sla import NagStep, ResponsePolicy, start_deadline
-from bot.slack_errors import (
+from bot.slack_api import (
     SlackInstallBroken,
     SlackMessageRefused,
     SlackRejected,

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot.sandbox.slack.records import SlackApiFailure
+
 if TYPE_CHECKING:
     from bot.sandbox.slack.fake import FakeSlack
     from bot.sandbox.slack.records import JSON
@@ -85,7 +87,6 @@ class FakeFiles:
     # -- Web API methods -------------------------------------------------------------------
 
     def _get_upload_url(self, args: JSON) -> JSON:
-        from bot.sandbox.slack import SlackApiFailure  # the module that imports this one
 
         filename = args.get("filename")
         if not isinstance(filename, str) or not filename.strip():
@@ -108,7 +109,6 @@ class FakeFiles:
         return {"upload_url": f"{self.slack.base_url}/upload/v1/{file_id}", "file_id": file_id}
 
     def _complete_upload(self, args: JSON) -> JSON:
-        from bot.sandbox.slack import SlackApiFailure
 
         listed = args.get("files")
         if isinstance(listed, str):

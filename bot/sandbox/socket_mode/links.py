@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from bot.sandbox.slack.records import SlackApiFailure
+
 if TYPE_CHECKING:
     from bot.sandbox.slack import FakeSlack
 
@@ -126,7 +128,6 @@ class SocketLinks:
 
     def connections_open(self, token: str | None, *, from_header: bool) -> JSON:
         """Answer apps.connections.open: a one-time WebSocket URL for a valid app token."""
-        from bot.sandbox.slack import SlackApiFailure
 
         if token is None or not from_header:
             # Slack takes this token only in the Authorization header.

@@ -1,6 +1,7 @@
-"""Slack's failures, classified once. Every Web API call Carebot makes on its own (cards, redraws,
-thread lines, nags, alerts, history lookups) maps its exception through `classify_slack_error`
-to one of three kinds, and each kind has one meaning everywhere:
+"""The Slack Web API edge of everything Carebot posts on its own (cards, redraws, thread lines,
+nags, alerts, the daily digest, history lookups): `post_message` and `update_message`, and
+Slack's failures, classified once. Every such call maps its exception through
+`classify_slack_error` to one of three kinds, and each kind has one meaning everywhere:
 
 - *retry* (`SlackRateLimited`, `SlackUnavailable`): HTTP 429, `ratelimited` and `rate_limited`
   bodies (Slack answers "Application has posted too many messages" with HTTP 200), 5xx,
@@ -18,9 +19,11 @@ to one of three kinds, and each kind has one meaning everywhere:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
 
 # Everything a Slack Web API call can raise; `classify_slack_error` sorts them into outcomes.
 SLACK_CALL_ERRORS = (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError)
@@ -141,3 +144,48 @@ def classify_slack_error(exc: BaseException) -> SlackDeliveryError:
     if isinstance(exc, SlackClientError | aiohttp.ClientError | TimeoutError | OSError):
         return SlackUnavailable(type(exc).__name__)
     raise exc
+
+
+async def post_message(
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    text: str,
+    blocks: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+    thread_ts: str | None = None,
+    broadcast: bool = False,
+) -> str:
+    """Post a message (links never unfurled) and return its ts; failures raise an outcome above."""
+    try:
+        response = await client.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            metadata=metadata,
+            thread_ts=thread_ts,
+            reply_broadcast=broadcast or None,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+    except SLACK_CALL_ERRORS as exc:
+        raise classify_slack_error(exc) from exc
+    return str(response["ts"])
+
+
+async def update_message(
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    ts: str,
+    text: str,
+    blocks: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Replace the message `ts` in `channel` (`chat.update`); failures raise an outcome above."""
+    try:
+        await client.chat_update(
+            channel=channel, ts=ts, text=text, blocks=blocks, metadata=metadata
+        )
+    except SLACK_CALL_ERRORS as exc:
+        raise classify_slack_error(exc) from exc

@@ -1,4 +1,4 @@
-"""Slack's failures classified once (`bot.slack_errors`), checked with the real slack_sdk client
+"""Slack's failures classified once (`bot.slack_api`), checked with the real slack_sdk client
 against the sandbox Slack: the exception slack_sdk raises for each answer Slack documents maps to
 retry, permanent-for-this-message or permanent-for-the-install."""
 
@@ -11,13 +11,15 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.sandbox.slack import FakeSlack
-from bot.slack_errors import (
+from bot.slack_api import (
     SlackInstallBroken,
     SlackMessageRefused,
     SlackRateLimited,
     SlackUnavailable,
     classify_slack_error,
+    post_message,
     retry_after_seconds,
+    update_message,
 )
 
 CHANNEL = "C0CARE"
@@ -115,3 +117,21 @@ async def test_a_user_id_posts_to_the_apps_direct_message(fake: FakeSlack) -> No
 )
 def test_retry_after_headers_are_read_safely(header: str, seconds: float) -> None:
     assert retry_after_seconds(header) == seconds
+
+
+async def test_post_and_update_go_through_one_edge_and_raise_the_outcome(fake: FakeSlack) -> None:
+    client = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url, retry_handlers=[])
+    ts = await post_message(client, channel=CHANNEL, text="hello")
+    reply = await post_message(client, channel=CHANNEL, text="in thread", thread_ts=ts)
+    assert fake.message(CHANNEL, reply).thread_ts == ts
+    await update_message(client, channel=CHANNEL, ts=ts, text="hello again")
+    assert fake.message(CHANNEL, ts).text == "hello again"
+    fake.fail_next("chat.postMessage", status=429, error="ratelimited", retry_after=3)
+    with pytest.raises(SlackRateLimited) as limited:
+        await post_message(client, channel=CHANNEL, text="later")
+    assert limited.value.retry_after == 3
+    assert isinstance(limited.value.__cause__, SlackApiError)
+    fake.fail_next("chat.update", error="message_not_found")
+    with pytest.raises(SlackMessageRefused) as refused:
+        await update_message(client, channel=CHANNEL, ts=ts, text="gone")
+    assert refused.value.gone
