@@ -16,7 +16,7 @@ import socket
 import uuid
 from datetime import timedelta
 
-from storage import repo
+from storage import claims
 from storage.engine import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -59,13 +59,13 @@ def holder_is_dead(holder: str, *, me: str) -> bool:
 async def acquire(sessions: SessionFactory, *, name: str, holder: str, ttl: timedelta) -> bool:
     """Take or renew the lease `name` for `holder`, taking over a dead holder's at once."""
     async with sessions() as s, s.begin():
-        now = await repo.database_now(s)
-        if await repo.acquire_lease(s, name=name, holder=holder, now=now, ttl=ttl):
+        now = await claims.database_now(s)
+        if await claims.acquire_lease(s, name=name, holder=holder, now=now, ttl=ttl):
             return True
-        current = await repo.lease_holder(s, name=name)
+        current = await claims.lease_holder(s, name=name)
         if current is None or not holder_is_dead(current, me=holder):
             return False
-        taken = await repo.take_over_lease(
+        taken = await claims.take_over_lease(
             s, name=name, previous=current, holder=holder, now=now, ttl=ttl
         )
     if taken:
@@ -76,5 +76,5 @@ async def acquire(sessions: SessionFactory, *, name: str, holder: str, ttl: time
 async def renew(sessions: SessionFactory, *, name: str, holder: str, ttl: timedelta) -> bool:
     """Extend the lease `name` if `holder` still has it (the heartbeat); never take it."""
     async with sessions() as s, s.begin():
-        now = await repo.database_now(s)
-        return await repo.renew_lease(s, name=name, holder=holder, now=now, ttl=ttl)
+        now = await claims.database_now(s)
+        return await claims.renew_lease(s, name=name, holder=holder, now=now, ttl=ttl)

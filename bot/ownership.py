@@ -20,7 +20,7 @@ from bot.blocks.lines import (
 )
 from bot.clock import Clock
 from bot.errors import AlreadyClaimed, CaseClosed, CaseNotFound, StaleAction
-from storage import cases, repo
+from storage import cases, events
 from storage.engine import SessionFactory
 from storage.models import Case, CaseStatus
 
@@ -65,7 +65,7 @@ class OwnershipService:
                 won = await cases.claim(s, case_id=case_id, user=user, now=now)
                 case = await self._load(s, case_id)  # we won, or lost a race: see who owns it
                 if won:
-                    repo.add_event(s, case_id=case_id, actor=user, kind="claimed", at=now)
+                    events.add_event(s, case_id=case_id, actor=user, kind="claimed", at=now)
                     return Change(case, claimed_line(user))
         if case.owner == user:
             return Change(case, None)
@@ -86,7 +86,7 @@ class OwnershipService:
             await self._access.require(Permission.RELEASE, user, owner=owner)
             if not await cases.release(s, case_id=case_id, owner=owner, now=now):
                 return Change(await self._load(s, case_id), None)
-            repo.add_event(
+            events.add_event(
                 s, case_id=case_id, actor=user, kind="released", at=now, detail={"owner": owner}
             )
             case = await self._load(s, case_id)
@@ -113,7 +113,7 @@ class OwnershipService:
             await self._require_resolver(case, user)
             if not await cases.resolve(s, case_id=case_id, user=user, reason=reason, now=now):
                 return Change(case, None)
-            repo.add_event(
+            events.add_event(
                 s, case_id=case_id, actor=user, kind="resolved", at=now, detail={"reason": reason}
             )
             case = await self._load(s, case_id)
@@ -131,7 +131,7 @@ class OwnershipService:
                 s, case_id=case_id, due_at=due_at, next_nag_at=nag_at, now=now
             ):
                 return Change(case, None)
-            repo.add_event(s, case_id=case_id, actor=user, kind="reopened", at=now)
+            events.add_event(s, case_id=case_id, actor=user, kind="reopened", at=now)
             case = await self._load(s, case_id)
         return Change(case, reopened_line(user))
 

@@ -51,7 +51,7 @@ from bot.errors import (
 )
 from bot.sources import SendStatus, Source, send_outcome
 from bot.sources.registry import SourceRegistry
-from storage import cases, repo
+from storage import cases, claims, events
 from storage.engine import SessionFactory
 from storage.models import Case, CaseStatus, Reply, ReplyState
 
@@ -279,7 +279,7 @@ class ReplyService:
             else:
                 await cases.mark_reply_unknown(s, reply_id=reply_id, error=reason)
                 kind = "reply_unknown"
-            repo.add_event(
+            events.add_event(
                 s,
                 case_id=case.id,
                 actor=user,
@@ -325,7 +325,7 @@ async def _record_sent(
         session, case_id=reply.case_id, user=reply.author, resolve=reply.resolve_after, now=now
     )
     if claimed:
-        repo.add_event(
+        events.add_event(
             session,
             case_id=reply.case_id,
             actor=reply.author,
@@ -333,7 +333,7 @@ async def _record_sent(
             at=now,
             detail={"by": "reply", "reply_id": reply_id},
         )
-    repo.add_event(
+    events.add_event(
         session,
         case_id=reply.case_id,
         actor=reply.author,
@@ -383,7 +383,7 @@ class ReplySettler:
     async def run_once(self) -> None:
         """Settle what can be settled and deliver what is owed."""
         async with self._sessions() as s, s.begin():
-            held = await repo.acquire_lease(
+            held = await claims.acquire_lease(
                 s, name=self._lease, holder=self._holder, now=self._clock(), ttl=LEASE_TTL
             )
         if not held:
@@ -473,7 +473,7 @@ class ReplySettler:
             handle = case.author_handle if case is not None else "the customer"
             notice = reply_not_sent_notice(handle, reason, reply.text, resend_safe=True)
             await cases.set_reply_notice(s, reply_id=reply.id, notice=notice)
-            repo.add_event(
+            events.add_event(
                 s,
                 case_id=reply.case_id,
                 actor=reply.author,

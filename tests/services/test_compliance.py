@@ -183,9 +183,9 @@ async def test_one_replica_runs_the_check_at_a_time(world: World) -> None:
     world.x.add_mention("@acmehelp hello")
     await world.poll()
     async with world.sessions() as s, s.begin():
-        from storage import repo
+        from storage import claims
 
-        await repo.acquire_lease(
+        await claims.acquire_lease(
             s, name="compliance", holder="other", now=world.clock(), ttl=timedelta(minutes=5)
         )
     result = await world.service.run_once()
