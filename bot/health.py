@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.clock import Clock, ensure_utc
 from bot.preflight import Finding, network_label, probe_slack
 from bot.settings import Settings
-from storage import ingest
+from storage import intake
 from storage.engine import SessionFactory
 from storage.probe import DatabaseUnusable, ping
 
@@ -95,7 +95,7 @@ class HealthMonitor:
         label = network_label(network)
         try:
             async with self.sessions() as s:
-                saved = await ingest.get_cursor(s, source=network)
+                saved = await intake.get_cursor(s, source=network)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             log.debug("cannot read the source health of %s", network, exc_info=exc)
             return Check(False, "unknown: the database cannot be read (see the database check)")

@@ -51,7 +51,7 @@ from bot.sources.base import (
     reply_text_matches,
 )
 from bot.sources.graphemes import grapheme_length
-from storage import ingest
+from storage import intake
 from storage.engine import SessionFactory
 
 __all__ = ["BLUESKY_REPLY_LIMIT", "BlueskySource", "compact_id", "post_uri", "post_url"]
@@ -390,13 +390,13 @@ class BlueskySource:
         if self._sessions is None:
             return None
         async with self._sessions() as s:
-            return await ingest.get_source_session(s, network=self._session_key)
+            return await intake.get_source_session(s, network=self._session_key)
 
     async def _session_changed(self, event: Any, session: Any) -> None:
         if self._sessions is None or event not in (SessionEvent.CREATE, SessionEvent.REFRESH):
             return
         async with self._sessions() as s, s.begin():
-            await ingest.save_source_session(
+            await intake.save_source_session(
                 s, network=self._session_key, data=session.export(), now=self._clock()
             )
 
@@ -405,7 +405,7 @@ class BlueskySource:
         if self._sessions is None:
             return
         async with self._sessions() as s, s.begin():
-            await ingest.delete_source_session(s, network=self._session_key)
+            await intake.delete_source_session(s, network=self._session_key)
 
 
 def _list_notifications(params: Any) -> Callable[[Any], Awaitable[Any]]:

@@ -11,7 +11,7 @@ from bot.durations import BusinessHours
 from bot.ingest import IngestService, PriorityRules
 from bot.sla import ResponsePolicy
 from bot.sources import Author, Mention
-from storage import claims
+from storage import claims, intake
 from storage.engine import SessionFactory
 from storage.models import Case, CaseMessage, CaseStatus, Priority
 from tests.conftest import FakeClock
@@ -69,7 +69,7 @@ async def test_ingest_is_idempotent_and_saves_the_cursor(
     assert await count(sessions, Case) == 25
     assert await count(sessions, CaseMessage) == 25
     async with sessions() as s:
-        saved = await ingest.get_cursor(s, source="x:brand")
+        saved = await intake.get_cursor(s, source="x:brand")
     assert saved is not None
     assert saved.cursor == "25"
 

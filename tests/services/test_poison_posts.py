@@ -22,7 +22,7 @@ from bot.poller import Poller
 from bot.sandbox.stack import free_port
 from bot.sources import Author, Mention
 from bot.sources.x import XSource
-from storage import ingest
+from storage import intake
 from storage.engine import SessionFactory
 from storage.models import Case, SourceCursor
 from tests.conftest import FakeClock
@@ -123,7 +123,7 @@ def poller(source: XSource, sessions: SessionFactory, clock: FakeClock, told: li
 
 async def cursor_row(sessions: SessionFactory) -> SourceCursor:
     async with sessions() as s:
-        row = await ingest.get_cursor(s, source="x")
+        row = await intake.get_cursor(s, source="x")
     assert row is not None
     return row
 

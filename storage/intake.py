@@ -1,5 +1,5 @@
-"""What ingest stores and where each source stands: new cases and customer messages in bulk, the
-source cursors (with each source's health and its quarantined posts), and a network's saved
+"""What comes in from the networks: new cases and customer messages, stored in bulk by ingest;
+the source cursors, with each source's health and its quarantined posts; and a network's saved
 login. The cursor advances in the same transaction as the mentions it covers (ARCHITECTURE
 rule 3)."""
 
