@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Case, CaseMessage, CaseStatus, Reply, ReplyState
 from storage.sql import NO_SYNC, card_dirty_values, changed, conflict_insert, mark_card_dirty
 
-# NO_SYNC is on for every statement here (see storage.sql): each one's row count decides.
+# The conditional UPDATEs here pass NO_SYNC (see storage.sql): their row count is the outcome.
 
 
 def _bump_card(now: datetime) -> dict[str, Any]:
