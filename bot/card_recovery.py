@@ -22,7 +22,7 @@ from bot.slack_api import (
     SlackRateLimited,
     classify_slack_error,
 )
-from storage import repo
+from storage import cards
 from storage.engine import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -64,14 +64,14 @@ class CardRecovery:
         if time.monotonic() < self._history_blocked_until:
             return  # history is out of reach; the cards in doubt wait, the others go on
         async with self._sessions() as s:
-            uncertain = list(await repo.cards_in_doubt(s))
+            uncertain = list(await cards.cards_in_doubt(s))
             if not uncertain:
                 return
             attempts = [c.card_attempted_at for c in uncertain if c.card_attempted_at is not None]
             # Bounded by a card's ts (Slack's clock), never by ours: our clock may be skewed or
             # injected. Cards whose posts began well before these finished before these started.
             watermark = (
-                await repo.newest_card_ts(
+                await cards.newest_card_ts(
                     s, channel=self._channel, attempted_before=min(attempts) - HISTORY_MARGIN
                 )
                 if attempts
@@ -91,7 +91,7 @@ class CardRecovery:
         recovered = [c for c in uncertain if c.id in found]
         async with self._sessions() as s, s.begin():
             for case in recovered:
-                await repo.record_card_posted(
+                await cards.record_card_posted(
                     s,
                     case_id=case.id,
                     channel=self._channel,
@@ -99,8 +99,8 @@ class CardRecovery:
                     version=case.card_version - 1,
                 )
                 # The row may have changed after that post; let the sync job redraw it.
-                await repo.touch_card(s, case_id=case.id, now=self._clock())
-            await repo.record_card_not_posted(
+                await cards.touch_card(s, case_id=case.id, now=self._clock())
+            await cards.record_card_not_posted(
                 s, case_ids=[c.id for c in uncertain if c.id not in found]
             )
         if recovered:

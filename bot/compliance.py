@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from bot.clock import Clock
 from bot.errors import SourceError
 from bot.sources.checks import CheckingSource, PostStatus
+from storage import claims, events
 from storage import compliance as store
-from storage import repo
 from storage.engine import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class ComplianceService:
         result = ComplianceResult()
         now = self._clock()
         async with self._sessions() as s, s.begin():
-            held = await repo.acquire_lease(
+            held = await claims.acquire_lease(
                 s, name=LEASE, holder=self._holder, now=now, ttl=max(self._interval, _MIN_LEASE)
             )
         if not held:
@@ -86,7 +86,7 @@ class ComplianceService:
                 await self._check(source, now, result)
         finally:
             async with self._sessions() as s, s.begin():
-                await repo.release_lease(s, name=LEASE, holder=self._holder)
+                await claims.release_lease(s, name=LEASE, holder=self._holder)
         if result.changed:
             log.info(
                 "compliance: %d checked, removed %s, %d edited, %d past retention",
@@ -145,7 +145,7 @@ class ComplianceService:
                             s, message_ids=[post.message_id], reason=check.status.value, now=now
                         )
                         for case_id in cases:
-                            repo.add_event(
+                            events.add_event(
                                 s,
                                 case_id=case_id,
                                 actor="carebot",
@@ -175,7 +175,7 @@ class ComplianceService:
         async with self._sessions() as s, s.begin():
             forgotten = await store.forget_author(s, handle=handle, now=now)
             for case_id in forgotten.case_ids:
-                repo.add_event(
+                events.add_event(
                     s,
                     case_id=case_id,
                     actor="carebot",

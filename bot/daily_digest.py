@@ -16,7 +16,7 @@ from bot.clock import Clock
 from bot.digest import Digest, DigestService
 from bot.domain.digest import Period
 from bot.slack_api import SlackRateLimited, SlackRejected, SlackUnavailable, post_message
-from storage import digest as queries
+from storage import claims
 from storage.engine import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,9 @@ class DailyDigest:
             return False
         async with self._sessions() as s, s.begin():
             # A read first: on every other minute of the day the answer is "posted already".
-            if await queries.digest_day_posted(s, day=day):
+            if await claims.digest_day_posted(s, day=day):
                 return False
-            if not await queries.claim_digest_day(
+            if not await claims.claim_digest_day(
                 s, day=day, holder=self._holder, now=now, retry_before=now - STALE_CLAIM
             ):
                 return False
@@ -107,7 +107,7 @@ class DailyDigest:
         except (SlackUnavailable, SlackRateLimited) as exc:
             log.warning("daily digest for %s not posted yet (%s); will retry", day, exc)
             async with self._sessions() as s, s.begin():
-                await queries.release_digest_day(s, day=day, holder=self._holder)
+                await claims.release_digest_day(s, day=day, holder=self._holder)
             return False
         except SlackRejected as exc:
             # Retrying at once will not help (e.g. the bot is not in the channel): the claim
@@ -120,7 +120,7 @@ class DailyDigest:
             )
             return False
         async with self._sessions() as s, s.begin():
-            await queries.record_digest_posted(
+            await claims.record_digest_posted(
                 s, day=day, holder=self._holder, channel=self._channel, ts=ts, now=self._clock()
             )
         log.info("daily digest for %s posted to %s", day, self._channel)

@@ -38,8 +38,8 @@ from bot.slack_api import (
     post_message,
     update_message,
 )
+from storage import cards, events, followups
 from storage import compliance as compliance_repo
-from storage import repo
 from storage.engine import SessionFactory
 from storage.mapping import case_value
 from storage.models import Case, CaseMessage
@@ -161,10 +161,10 @@ class DeliveryService:
         while limit is None or posted < limit:
             size = BATCH if limit is None else min(BATCH, limit - posted)
             async with self._sessions() as s, s.begin():
-                batch = list(await repo.cases_needing_cards(s, limit=size))
+                batch = list(await cards.cases_needing_cards(s, limit=size))
                 if not batch:
                     return False
-                await repo.mark_cards_posting(
+                await cards.mark_cards_posting(
                     s, case_ids=[c.id for c in batch], channel=self._channel, now=self._clock()
                 )
             await self._post_batch(batch)
@@ -176,26 +176,26 @@ class DeliveryService:
     async def add_line(self, case_id: int, text: str) -> None:
         """Queue `text` for the case's card thread (durable: it waits for the card if need be)."""
         async with self._sessions() as s, s.begin():
-            await repo.add_card_line(s, case_id=case_id, text=text, now=self._clock())
+            await events.add_card_line(s, case_id=case_id, text=text, now=self._clock())
 
     async def post_card_lines(self, *, case_id: int | None = None) -> None:
         """Post queued thread lines (claimed, replied, released…) whose card is in Slack."""
         while True:
             async with self._sessions() as s:
-                pending = await repo.card_lines_to_post(s, limit=BATCH, case_id=case_id)
+                pending = await events.card_lines_to_post(s, limit=BATCH, case_id=case_id)
             if not pending:
                 return
             for line, case in pending:
                 assert case.card_ts is not None
                 async with self._sessions() as s, s.begin():
-                    if not await repo.claim_card_line(s, line_id=line.id, now=self._clock()):
+                    if not await events.claim_card_line(s, line_id=line.id, now=self._clock()):
                         continue  # another caller (or replica) is posting it
                 try:
                     await self._post(text=line.text, thread_ts=case.card_ts, leased=False)
                 except SlackMessageRefused as exc:
                     if exc.gone:
                         async with self._sessions() as s, s.begin():
-                            await repo.unclaim_card_line(s, line_id=line.id)
+                            await events.unclaim_card_line(s, line_id=line.id)
                         await self.card_gone(case, exc)  # it waits for the new card
                         continue
                     log.error("case %d: Slack refused a thread line (%s); skipped", case.id, exc)
@@ -203,7 +203,7 @@ class DeliveryService:
                     continue
                 except BaseException:
                     async with self._sessions() as s, s.begin():
-                        await repo.unclaim_card_line(s, line_id=line.id)
+                        await events.unclaim_card_line(s, line_id=line.id)
                     raise
                 self.stats.thread_posts += 1
 
@@ -211,7 +211,7 @@ class DeliveryService:
         """Echo follow-ups in their card's thread."""
         while True:
             async with self._sessions() as s:
-                pending = await repo.follow_ups_to_post(s, limit=BATCH)
+                pending = await followups.follow_ups_to_post(s, limit=BATCH)
             if not pending:
                 return
             for message, case in pending:
@@ -226,7 +226,7 @@ class DeliveryService:
                     log.error("case %d: Slack refused a follow-up (%s); skipped", case.id, exc)
                     self.stats.skipped += 1
                 async with self._sessions() as s, s.begin():
-                    await repo.mark_follow_up_posted(s, message_id=message.id)
+                    await followups.mark_follow_up_posted(s, message_id=message.id)
                     if ts is not None:
                         await compliance_repo.thread_line_posted(s, message_id=message.id, ts=ts)
                 self.stats.thread_posts += 1
@@ -262,7 +262,7 @@ class DeliveryService:
         """Re-render and `chat.update` every card whose case changed since it was drawn."""
         while True:
             async with self._sessions() as s:
-                dirty = await repo.dirty_cards(s, limit=BATCH)
+                dirty = await cards.dirty_cards(s, limit=BATCH)
             if not dirty:
                 return
             for case in dirty:
@@ -289,18 +289,18 @@ class DeliveryService:
                 log.error("case %d: Slack refused the redraw (%s); skipped", case.id, outcome)
                 self.stats.skipped += 1
                 async with self._sessions() as s, s.begin():
-                    await repo.clear_card_dirty(s, case_id=case.id, version=case.card_version)
+                    await cards.clear_card_dirty(s, case_id=case.id, version=case.card_version)
                 return
             raise
         await self._succeeded("post")
         async with self._sessions() as s, s.begin():
-            await repo.clear_card_dirty(s, case_id=case.id, version=case.card_version)
+            await cards.clear_card_dirty(s, case_id=case.id, version=case.card_version)
         self.stats.updates += 1
 
     async def card_gone(self, case: Case | CaseValue, exc: SlackMessageRefused) -> None:
         """The case's card (or its thread) was deleted: post a new card if the case is open."""
         async with self._sessions() as s, s.begin():
-            reposted = await repo.card_gone(s, case_id=case.id, now=self._clock())
+            reposted = await cards.card_gone(s, case_id=case.id, now=self._clock())
         if reposted:
             self.stats.cards_reposted += 1
             log.warning(
@@ -366,7 +366,7 @@ class DeliveryService:
                 group = unrecorded[:]
                 unrecorded.clear()
                 async with self._sessions() as s, s.begin():
-                    await repo.record_cards_posted(s, channel=self._channel, posted=group)
+                    await cards.record_cards_posted(s, channel=self._channel, posted=group)
                 done.update(case_id for case_id, _, _ in group)
                 self.stats.cards_posted += len(group)
 
@@ -399,11 +399,11 @@ class DeliveryService:
         await record(all_of_them=True)
         if refused:
             async with self._sessions() as s, s.begin():
-                await repo.mark_card_refused(s, case_ids=refused)
+                await cards.mark_card_refused(s, case_ids=refused)
         if failure is not None:
             # What certainly did not reach Slack goes back to the queue, not to a history lookup.
             async with self._sessions() as s, s.begin():
-                await repo.record_card_not_posted(
+                await cards.record_card_not_posted(
                     s, case_ids=[c.id for c in batch if c.id not in done | in_doubt | refused]
                 )
             raise failure

@@ -25,7 +25,7 @@ from bot.clock import Clock, ensure_utc
 from bot.domain.networks import network_label
 from bot.preflight import Finding, probe_slack
 from bot.settings import Settings
-from storage import repo
+from storage import intake
 from storage.engine import SessionFactory
 from storage.probe import DatabaseUnusable, ping
 
@@ -96,7 +96,7 @@ class HealthMonitor:
         label = network_label(network)
         try:
             async with self.sessions() as s:
-                saved = await repo.get_cursor(s, source=network)
+                saved = await intake.get_cursor(s, source=network)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             log.debug("cannot read the source health of %s", network, exc_info=exc)
             return Check(False, "unknown: the database cannot be read (see the database check)")

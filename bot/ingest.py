@@ -19,7 +19,7 @@ from bot.clock import Clock
 from bot.sla import Ladder, NagStep, ResponsePolicy, start_deadline
 from bot.sources import Mention
 from bot.sources.base import Rejected
-from storage import repo
+from storage import intake, sql
 from storage.engine import SessionFactory
 from storage.models import CardState, Case, CaseStatus, Priority
 
@@ -172,7 +172,7 @@ class IngestService:
                 totals = totals + await self._ingest_network(
                     s, network, batch, now=now, backfill=backfill
                 )
-            await repo.save_cursor(s, source=source_key, cursor=cursor, now=now)
+            await intake.save_cursor(s, source=source_key, cursor=cursor, now=now)
         return totals
 
     async def _ingest_network(
@@ -184,10 +184,10 @@ class IngestService:
         now: datetime,
         backfill: bool = False,
     ) -> IngestResult:
-        known = await repo.known_message_ids(
+        known = await intake.known_message_ids(
             s, network=network, external_ids=[m.external_id for m in batch]
         )
-        open_cases = await repo.open_cases_for_conversations(
+        open_cases = await intake.open_cases_for_conversations(
             s, network=network, conversation_ids=[m.conversation_id for m in batch]
         )
         # New cases are inserted in bulk (a backlog can be thousands of mentions); a mention may
@@ -216,8 +216,8 @@ class IngestService:
         overdue = (
             sum(self._settle_overdue(row, now=now) for row in new_rows.values()) if backfill else 0
         )
-        ids = await repo.insert_cases(s, rows=list(new_rows.values()))
-        await repo.insert_messages(
+        ids = await intake.insert_cases(s, rows=list(new_rows.values()))
+        await intake.insert_messages(
             s,
             rows=[
                 self._message_row(
@@ -302,7 +302,7 @@ class IngestService:
             case.next_nag_at = deadline.first_nag_at
             case.breached_at = None
             case.state_version += 1
-        repo.mark_card_dirty(case, now=now)
+        sql.mark_card_dirty(case, now=now)
 
     @staticmethod
     def _message_row(case_id: int, mention: Mention, *, follow_up: bool) -> dict[str, Any]:

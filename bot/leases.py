@@ -20,7 +20,7 @@ import time
 import uuid
 from datetime import timedelta
 
-from storage import repo
+from storage import claims
 from storage.engine import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -63,13 +63,13 @@ def holder_is_dead(holder: str, *, me: str) -> bool:
 async def acquire(sessions: SessionFactory, *, name: str, holder: str, ttl: timedelta) -> bool:
     """Take or renew the lease `name` for `holder`, taking over a dead holder's at once."""
     async with sessions() as s, s.begin():
-        now = await repo.database_now(s)
-        if await repo.acquire_lease(s, name=name, holder=holder, now=now, ttl=ttl):
+        now = await claims.database_now(s)
+        if await claims.acquire_lease(s, name=name, holder=holder, now=now, ttl=ttl):
             return True
-        current = await repo.lease_holder(s, name=name)
+        current = await claims.lease_holder(s, name=name)
         if current is None or not holder_is_dead(current, me=holder):
             return False
-        taken = await repo.take_over_lease(
+        taken = await claims.take_over_lease(
             s, name=name, previous=current, holder=holder, now=now, ttl=ttl
         )
     if taken:
@@ -80,8 +80,8 @@ async def acquire(sessions: SessionFactory, *, name: str, holder: str, ttl: time
 async def renew(sessions: SessionFactory, *, name: str, holder: str, ttl: timedelta) -> bool:
     """Extend the lease `name` if `holder` still has it (the heartbeat); never take it."""
     async with sessions() as s, s.begin():
-        now = await repo.database_now(s)
-        return await repo.renew_lease(s, name=name, holder=holder, now=now, ttl=ttl)
+        now = await claims.database_now(s)
+        return await claims.renew_lease(s, name=name, holder=holder, now=now, ttl=ttl)
 
 
 class Lease:
@@ -116,7 +116,7 @@ class Lease:
     async def release(self) -> None:
         """Give the lease up (on shutdown), so another replica can take over at once."""
         async with self._sessions() as s, s.begin():
-            await repo.release_lease(s, name=self.name, holder=self._holder)
+            await claims.release_lease(s, name=self.name, holder=self._holder)
 
 
 class Backoff:

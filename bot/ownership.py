@@ -16,7 +16,7 @@ from bot.clock import Clock
 from bot.domain import Case as CaseValue
 from bot.domain import CaseEvent, CaseStatus, Claimed, Released, Reopened, Resolved, ResolveReason
 from bot.errors import AlreadyClaimed, CaseClosed, CaseNotFound, StaleAction
-from storage import cases, repo
+from storage import cases, events
 from storage.engine import SessionFactory
 from storage.mapping import case_value
 from storage.models import Case
@@ -62,7 +62,7 @@ class OwnershipService:
                 won = await cases.claim(s, case_id=case_id, user=user, now=now)
                 case = await load_case(s, case_id)  # we won, or lost a race: see who owns it
                 if won:
-                    repo.add_event(s, case_id=case_id, actor=user, kind="claimed", at=now)
+                    events.add_event(s, case_id=case_id, actor=user, kind="claimed", at=now)
                     return Change(case_value(case), Claimed(user))
         if case.owner == user:
             return Change(case_value(case), None)
@@ -83,7 +83,7 @@ class OwnershipService:
             await self._access.require(Permission.RELEASE, user, owner=owner)
             if not await cases.release(s, case_id=case_id, owner=owner, now=now):
                 return Change(case_value(await load_case(s, case_id)), None)
-            repo.add_event(
+            events.add_event(
                 s, case_id=case_id, actor=user, kind="released", at=now, detail={"owner": owner}
             )
             case = await load_case(s, case_id)
@@ -121,7 +121,7 @@ class OwnershipService:
                 s, case_id=case_id, user=user, reason=reason, note=note, now=now
             ):
                 return Change(case_value(case), None)
-            repo.add_event(
+            events.add_event(
                 s,
                 case_id=case_id,
                 actor=user,
@@ -144,7 +144,7 @@ class OwnershipService:
                 s, case_id=case_id, due_at=due_at, next_nag_at=nag_at, now=now
             ):
                 return Change(case_value(case), None)
-            repo.add_event(s, case_id=case_id, actor=user, kind="reopened", at=now)
+            events.add_event(s, case_id=case_id, actor=user, kind="reopened", at=now)
             case = await load_case(s, case_id)
         return Change(case_value(case), Reopened(user))
 

@@ -17,7 +17,7 @@ from bot.leases import Backoff, Lease
 from bot.slack_api import SlackRejected, SlackUnavailable
 from bot.sources import Source
 from bot.sources.base import Rejected
-from storage import repo
+from storage import intake
 from storage.engine import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class Poller:
         if not await self._lease.acquire():
             return
         async with self._sessions() as s:
-            saved = await repo.get_cursor(s, source=self.key)
+            saved = await intake.get_cursor(s, source=self.key)
         cursor = saved.cursor if saved else None
         health = saved.health if saved else HEALTH_OK
         try:
@@ -141,7 +141,7 @@ class Poller:
     async def _alert_if_long(self, detail: str) -> None:
         """Tell the channel once when the source has been failing for ALERT_AFTER polls."""
         async with self._sessions() as s:
-            saved = await repo.get_cursor(s, source=self.key)
+            saved = await intake.get_cursor(s, source=self.key)
         if saved is None or saved.health_since is None or saved.health_alerted:
             return
         failing = self._clock() - ensure_utc(saved.health_since)
@@ -158,12 +158,12 @@ class Poller:
     async def _claim_alert(self) -> bool:
         """Mark the current failure as told; True for the one caller (replica) that should."""
         async with self._sessions() as s, s.begin():
-            return await repo.claim_health_alert(s, source=self.key)
+            return await intake.claim_health_alert(s, source=self.key)
 
     async def _recovered(self) -> bool:
         """Mark the source healthy; return whether the channel had been told it was not."""
         async with self._sessions() as s, s.begin():
-            return await repo.recover_source(s, source=self.key, now=self._clock())
+            return await intake.recover_source(s, source=self.key, now=self._clock())
 
     async def _quarantine(self, rejected: list[Rejected]) -> None:
         """Log each skipped post once, with its id, and count it in the source's health."""
@@ -175,7 +175,7 @@ class Poller:
             log.error("%s: skipped post %s: %s", self.key, post.external_id, post.reason)
         last = f"{new[-1].external_id}: {new[-1].reason}"
         async with self._sessions() as s, s.begin():
-            await repo.record_quarantined(
+            await intake.record_quarantined(
                 s, source=self.key, count=len(new), last=last, now=self._clock()
             )
 
@@ -196,7 +196,7 @@ class Poller:
 
     async def _set_health(self, health: str, detail: str | None) -> bool:
         async with self._sessions() as s, s.begin():
-            return await repo.set_source_health(
+            return await intake.set_source_health(
                 s, source=self.key, health=health, detail=detail, now=self._clock()
             )
 
@@ -205,7 +205,7 @@ async def source_checks(sessions: SessionFactory) -> dict[str, dict[str, object]
     """Return each source's health as /healthz checks: ok or degraded, why in words, since
     when, and how many unreadable posts were skipped (the latest of them)."""
     async with sessions() as s:
-        rows = await repo.source_rows(s)
+        rows = await intake.source_rows(s)
     checks: dict[str, dict[str, object]] = {}
     for row in rows:
         check: dict[str, object] = {"status": "ok" if row.health == HEALTH_OK else "degraded"}

@@ -35,7 +35,7 @@ from bot.errors import (
 from bot.ownership import load_case, require_replier
 from bot.sources import SendStatus, send_outcome
 from bot.sources.registry import SourceRegistry
-from storage import cases, repo
+from storage import cases, events
 from storage.engine import SessionFactory
 from storage.mapping import case_value
 from storage.models import Case, ReplyState
@@ -265,7 +265,7 @@ class ReplyService:
             else:
                 await cases.mark_reply_unknown(s, reply_id=reply_id, error=reason)
                 kind = "reply_unknown"
-            repo.add_event(
+            events.add_event(
                 s,
                 case_id=case.id,
                 actor=user,
@@ -298,7 +298,7 @@ async def record_sent(
         session, case_id=reply.case_id, user=reply.author, resolve=reply.resolve_after, now=now
     )
     if claimed:
-        repo.add_event(
+        events.add_event(
             session,
             case_id=reply.case_id,
             actor=reply.author,
@@ -306,7 +306,7 @@ async def record_sent(
             at=now,
             detail={"by": "reply", "reply_id": reply_id},
         )
-    repo.add_event(
+    events.add_event(
         session,
         case_id=reply.case_id,
         actor=reply.author,

@@ -22,7 +22,7 @@ from bot.errors import CarebotError, SourceError
 from bot.replies import record_sent
 from bot.slack_api import SLACK_CALL_ERRORS, SlackRateLimited, classify_slack_error
 from bot.sources import Source
-from storage import cases, repo
+from storage import cases, claims, events
 from storage.engine import SessionFactory
 from storage.mapping import case_value
 from storage.models import Case, CaseStatus, Reply, ReplyState
@@ -74,7 +74,7 @@ class ReplySettler:
     async def run_once(self) -> None:
         """Settle what can be settled and deliver what is owed."""
         async with self._sessions() as s, s.begin():
-            held = await repo.acquire_lease(
+            held = await claims.acquire_lease(
                 s, name=self._lease, holder=self._holder, now=self._clock(), ttl=LEASE_TTL
             )
         if not held:
@@ -164,7 +164,7 @@ class ReplySettler:
             handle = case.author_handle if case is not None else "the customer"
             notice = reply_not_sent_notice(handle, reason, reply.text, resend_safe=True)
             await cases.set_reply_notice(s, reply_id=reply.id, notice=notice)
-            repo.add_event(
+            events.add_event(
                 s,
                 case_id=reply.case_id,
                 actor=reply.author,

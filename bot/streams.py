@@ -20,7 +20,7 @@ from bot import leases
 from bot.errors import SourceError
 from bot.ingest import IngestService
 from bot.sources import Mention
-from storage import repo
+from storage import claims
 from storage.engine import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class StreamRunner:
         if self._sessions is None:
             return
         async with self._sessions() as s, s.begin():
-            await repo.release_lease(s, name=self.lease, holder=self._holder)
+            await claims.release_lease(s, name=self.lease, holder=self._holder)
 
     async def _take_lease(self) -> bool:
         if self._sessions is None:

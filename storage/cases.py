@@ -9,37 +9,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Case, CaseMessage, CaseStatus, Reply, ReplyState
+from storage.sql import NO_SYNC, card_dirty_values, changed, conflict_insert, mark_card_dirty
 
-
-def _changed(result: object) -> bool:
-    assert isinstance(result, CursorResult)
-    return result.rowcount == 1
-
-
-def _insert(session: AsyncSession, model: type[Any]) -> Any:
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return pg_insert(model) if dialect == "postgresql" else sqlite_insert(model)
-
-
-# A conditional UPDATE's outcome is its row count; SQLAlchemy's default in-session
-# synchronisation would evaluate the WHERE in Python and change objects even when the database
-# changed nothing (a lost race), so it is off for every statement here.
-NO_SYNC = {"synchronize_session": False}
+# The conditional UPDATEs here pass NO_SYNC (see storage.sql): their row count is the outcome.
 
 
 def _bump_card(now: datetime) -> dict[str, Any]:
     # Every caller changes owner or status: buttons drawn before it are stale from now on.
-    return {
-        "card_version": Case.card_version + 1,
-        "card_dirty_at": now,
-        "state_version": Case.state_version + 1,
-    }
+    return {**card_dirty_values(now), "state_version": Case.state_version + 1}
 
 
 async def get_case(session: AsyncSession, *, case_id: int) -> Case | None:
@@ -55,7 +35,7 @@ async def claim(session: AsyncSession, *, case_id: int, user: str, now: datetime
         .where(Case.id == case_id, Case.owner.is_(None), Case.status != CaseStatus.RESOLVED)
         .values(owner=user, claimed_at=now, **_bump_card(now))
     )
-    return _changed(result)
+    return changed(result)
 
 
 async def release(session: AsyncSession, *, case_id: int, owner: str, now: datetime) -> bool:
@@ -66,7 +46,7 @@ async def release(session: AsyncSession, *, case_id: int, owner: str, now: datet
         .where(Case.id == case_id, Case.owner == owner)
         .values(owner=None, claimed_at=None, **_bump_card(now))
     )
-    return _changed(result)
+    return changed(result)
 
 
 async def resolve(
@@ -93,7 +73,7 @@ async def resolve(
             **_bump_card(now),
         )
     )
-    return _changed(result)
+    return changed(result)
 
 
 async def reopen(
@@ -122,7 +102,7 @@ async def reopen(
             **_bump_card(now),
         )
     )
-    return _changed(result)
+    return changed(result)
 
 
 async def latest_customer_post(session: AsyncSession, *, case_id: int) -> str | None:
@@ -193,7 +173,7 @@ async def record_pending_reply(
         "resolve_after": resolve_after,
         "view_id": view_id,
     }
-    insert = _insert(session, Reply).values(case_id=case_id, idempotency_key=key, **attempt)
+    insert = conflict_insert(session, Reply).values(case_id=case_id, idempotency_key=key, **attempt)
     inserted = await session.execute(
         insert.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Reply.id)
     )
@@ -243,7 +223,7 @@ async def mark_reply_failed(
         .where(Reply.id == reply_id, Reply.state.in_(_UNSETTLED))
         .values(state=ReplyState.FAILED, error=error[:500], thread_due=announce)
     )
-    return _changed(result)
+    return changed(result)
 
 
 async def mark_reply_unknown(session: AsyncSession, *, reply_id: int, error: str) -> bool:
@@ -254,7 +234,7 @@ async def mark_reply_unknown(session: AsyncSession, *, reply_id: int, error: str
         .where(Reply.id == reply_id, Reply.state == ReplyState.PENDING)
         .values(state=ReplyState.UNKNOWN, error=error[:500])
     )
-    return _changed(result)
+    return changed(result)
 
 
 async def mark_reply_sent(
@@ -280,7 +260,7 @@ async def mark_reply_sent(
             thread_due=True,
         )
     )
-    return _changed(result)
+    return changed(result)
 
 
 async def replies_to_settle(
@@ -362,7 +342,6 @@ async def record_response(
         case.resolved_by = user
     elif case.status != CaseStatus.RESOLVED:
         case.status = CaseStatus.REPLIED
-    case.card_version += 1
-    case.card_dirty_at = now
+    mark_card_dirty(case, now=now)
     case.state_version += 1
     return claimed

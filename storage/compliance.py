@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Case, CaseMessage
+from storage.sql import card_dirty_values, rowcount
 
 # What a purged post's text is replaced with in the database: nothing of the customer's words.
 PURGED = ""
@@ -33,10 +34,6 @@ class Forgotten:
     cases: int
     posts: int
     case_ids: list[int]
-
-
-def _card_bump(now: datetime) -> dict[str, object]:
-    return {"card_version": Case.card_version + 1, "card_dirty_at": now}
 
 
 async def due_checks(
@@ -105,7 +102,7 @@ async def purge_posts(
                 Case.external_id == message.external_id,
                 Case.content_removed.is_(None),
             )
-            .values(text=PURGED, content_removed=reason, **_card_bump(now))
+            .values(text=PURGED, content_removed=reason, **card_dirty_values(now))
         )
     return case_ids
 
@@ -129,7 +126,7 @@ async def take_edit(
     await session.execute(
         update(Case)
         .where(Case.id == message.case_id, Case.external_id == message.external_id)
-        .values(text=text, **_card_bump(now))
+        .values(text=text, **card_dirty_values(now))
     )
     return message.case_id
 
@@ -150,9 +147,9 @@ async def expired_cases(session: AsyncSession, *, posted_before: datetime, now: 
     result = await session.execute(
         update(Case)
         .where(Case.posted_at < posted_before, Case.content_removed.is_(None))
-        .values(text=PURGED, content_removed="retention", **_card_bump(now))
+        .values(text=PURGED, content_removed="retention", **card_dirty_values(now))
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)
 
 
 async def forget_author(
@@ -191,7 +188,7 @@ async def forget_author(
                 author_followers=None,
                 author_verified=None,
                 url=url,
-                **_card_bump(now),
+                **card_dirty_values(now),
             )
         )
     posts = await session.execute(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -20,7 +20,6 @@ from sqlalchemy import (
     Integer,
     and_,
     case,
-    delete,
     extract,
     false,
     func,
@@ -28,16 +27,13 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.cases import ResolveReason
 from bot.domain.digest import OpenCaseRow, QueueCounts, Span
-from storage.models import Case, CaseStatus, DigestRun, Priority
+from storage.models import Case, CaseStatus, Priority
+from storage.sql import on_postgres
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +62,9 @@ class AgentTotals:
     median_response_seconds: float | None
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind else "sqlite"
-
-
 def _response_seconds(session: AsyncSession) -> ColumnElement[Any]:
     """Seconds from the post to the first response (NULL when there was none)."""
-    if _dialect(session) == "postgresql":
+    if on_postgres(session):
         return extract("epoch", Case.first_response_at - Case.posted_at)
     # SQLite stores datetimes as ISO text; julianday() reads them (microseconds included).
     return (func.julianday(Case.first_response_at) - func.julianday(Case.posted_at)) * 86400.0
@@ -218,7 +210,7 @@ async def response_percentiles(
     """Return the time to first response at each percentile (whole percents), in seconds."""
     seconds = _response_seconds(session)
     where = and_(_received_in(span), _responded())
-    if _dialect(session) == "postgresql":
+    if on_postgres(session):
         columns = [
             func.percentile_cont(p / 100).within_group(seconds).label(f"p{p}") for p in percents
         ]
@@ -288,7 +280,7 @@ async def agent_totals(session: AsyncSession, *, span: Span) -> list[AgentTotals
     claimed = {str(owner): int(count) for owner, count in claimed_rows}
     seconds = _response_seconds(session)
     responded = and_(received, _responded(), Case.first_responder.is_not(None))
-    if _dialect(session) == "postgresql":
+    if on_postgres(session):
         stmt: Any = (
             select(
                 Case.first_responder,
@@ -426,67 +418,3 @@ async def sla_totals(session: AsyncSession, *, span: Span, now: datetime) -> tup
         )
     ).one()
     return int(row[0]), int(row[1])
-
-
-# --- the daily digest's once-per-day record ---------------------------------------------------
-
-
-def _changed(result: object) -> bool:
-    assert isinstance(result, CursorResult)
-    return result.rowcount == 1
-
-
-async def claim_digest_day(
-    session: AsyncSession, *, day: date, holder: str, now: datetime, retry_before: datetime
-) -> bool:
-    """Take the right to post the digest of `day`; True for exactly one caller.
-
-    The first claim inserts the row. A claim that never recorded its post (the process died
-    mid-way) may be taken over once it is older than `retry_before`.
-    """
-    insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
-    inserted = await session.execute(
-        insert(DigestRun)
-        .values(day=day, holder=holder, claimed_at=now)
-        .on_conflict_do_nothing(index_elements=["day"])
-    )
-    if _changed(inserted):
-        return True
-    taken_over = await session.execute(
-        update(DigestRun)
-        .where(
-            DigestRun.day == day,
-            DigestRun.posted_at.is_(None),
-            DigestRun.claimed_at < retry_before,
-        )
-        .values(holder=holder, claimed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return _changed(taken_over)
-
-
-async def digest_day_posted(session: AsyncSession, *, day: date) -> bool:
-    """Tell whether the digest of `day` has been posted."""
-    found = await session.scalar(select(DigestRun.posted_at).where(DigestRun.day == day))
-    return found is not None
-
-
-async def record_digest_posted(
-    session: AsyncSession, *, day: date, holder: str, channel: str, ts: str, now: datetime
-) -> None:
-    """Record where the digest of `day` was posted."""
-    await session.execute(
-        update(DigestRun)
-        .where(DigestRun.day == day, DigestRun.holder == holder)
-        .values(posted_at=now, channel=channel, message_ts=ts)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def release_digest_day(session: AsyncSession, *, day: date, holder: str) -> None:
-    """Give the day back after a post that certainly failed, so the next check retries it."""
-    await session.execute(
-        delete(DigestRun).where(
-            DigestRun.day == day, DigestRun.holder == holder, DigestRun.posted_at.is_(None)
-        )
-    )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -50,6 +51,6 @@ def session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def is_postgres(engine: AsyncEngine) -> bool:
-    """Tell whether the engine talks to PostgreSQL (for advisory locks and `FOR UPDATE`)."""
+def is_postgres(engine: AsyncEngine | AsyncConnection) -> bool:
+    """Tell whether the engine (or connection) talks to PostgreSQL."""
     return engine.dialect.name == "postgresql"

@@ -12,20 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Case, CaseStatus
-
-
-def _changed(result: object) -> bool:
-    assert isinstance(result, CursorResult)
-    return result.rowcount == 1
+from storage.sql import card_dirty_values, changed, rowcount
 
 
 def _redraw(redraw: bool, now: datetime) -> dict[str, Any]:
     # The card shows the deadline's state; bumping the version makes delivery chat.update it.
-    return {"card_version": Case.card_version + 1, "card_dirty_at": now} if redraw else {}
+    return card_dirty_values(now) if redraw else {}
 
 
 async def cases_due(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[Case]:
@@ -58,8 +53,7 @@ async def clear_settled(session: AsyncSession, *, now: datetime) -> int:
         .where(Case.next_nag_at <= now, Case.status != CaseStatus.OPEN)
         .values(next_nag_at=None)
     )
-    assert isinstance(result, CursorResult)
-    return result.rowcount
+    return rowcount(result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +120,7 @@ async def unclaim_step(
         .where(Case.id == case_id, Case.nag_step == step)
         .values(nag_step=posted, next_nag_at=next_nag_at, breached_at=breached_at)
     )
-    return _changed(result)
+    return changed(result)
 
 
 async def reschedule(

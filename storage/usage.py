@@ -4,27 +4,19 @@ every replica at once, and the once-per-month budget notices."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import BudgetNotice, NetworkUsage
-
-
-def _insert(session: AsyncSession, model: type[Any]) -> Any:
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return pg_insert(model) if dialect == "postgresql" else sqlite_insert(model)
+from storage.sql import changed, conflict_insert
 
 
 async def add_usage(
     session: AsyncSession, *, network: str, month: str, kind: str, calls: int, items: int
 ) -> None:
     """Add calls and items to the month's count (one statement, safe across replicas)."""
-    statement = _insert(session, NetworkUsage).values(
+    statement = conflict_insert(session, NetworkUsage).values(
         network=network, month=month, kind=kind, calls=calls, items=items
     )
     await session.execute(
@@ -53,9 +45,8 @@ async def month_usage(
 async def claim_notice(session: AsyncSession, *, month: str, level: str, now: datetime) -> bool:
     """Record that the month's `level` notice is being posted; False if it already was."""
     result = await session.execute(
-        _insert(session, BudgetNotice)
+        conflict_insert(session, BudgetNotice)
         .values(month=month, level=level, at=now)
         .on_conflict_do_nothing(index_elements=["month", "level"])
     )
-    assert isinstance(result, CursorResult)
-    return result.rowcount == 1
+    return changed(result)

@@ -10,7 +10,7 @@ from typing import Any
 from atproto import SessionEvent
 
 from bot.clock import Clock
-from storage import repo
+from storage import intake
 from storage.engine import SessionFactory
 
 __all__ = ["SavedSession"]
@@ -29,14 +29,14 @@ class SavedSession:
         if self._sessions is None:
             return None
         async with self._sessions() as s:
-            return await repo.get_source_session(s, network=self._key)
+            return await intake.get_source_session(s, network=self._key)
 
     async def save(self, event: Any, session: Any) -> None:
         """Store the session atproto just created or refreshed (its `on_session_change` hook)."""
         if self._sessions is None or event not in (SessionEvent.CREATE, SessionEvent.REFRESH):
             return
         async with self._sessions() as s, s.begin():
-            await repo.save_source_session(
+            await intake.save_source_session(
                 s, network=self._key, data=session.export(), now=self._clock()
             )
 
@@ -45,4 +45,4 @@ class SavedSession:
         if self._sessions is None:
             return
         async with self._sessions() as s, s.begin():
-            await repo.delete_source_session(s, network=self._key)
+            await intake.delete_source_session(s, network=self._key)

@@ -20,8 +20,9 @@ from sqlalchemy import select
 from bot.blocks.ids import ActionId, BlockId
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import SIGNING_SECRET, RunningBot, Sandbox, running_bot, sandbox
+from bot.sandbox.stack import RunningBot, Sandbox, sandbox
 from storage.models import Case, CaseStatus
+from tests.e2e.helpers import bot_with_simulator, cards
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -172,18 +173,9 @@ async def _world(setup: str, tmp_path: Path) -> AsyncGenerator[World, None]:
         settings = stack.settings(
             f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", poll_interval="1s", **SETUPS[setup]
         )
-        async with (
-            running_bot(settings, pacing_per_second=None) as bot,
-            SlackSimulator(
-                stack.slack, events_url=bot.events_url, signing_secret=SIGNING_SECRET
-            ) as sim,
-        ):
-
-            def cards() -> list[StoredMessage]:
-                return [m for m in stack.slack.channel_messages(stack.channel) if m.metadata]
-
-            await stack.slack.wait_for(lambda: len(cards()) == needed, timeout=30)
-            yield World(setup, stack, bot, sim, free=cards())
+        async with bot_with_simulator(stack, settings) as (bot, sim):
+            await stack.slack.wait_for(lambda: len(cards(stack)) == needed, timeout=30)
+            yield World(setup, stack, bot, sim, free=cards(stack))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

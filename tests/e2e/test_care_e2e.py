@@ -14,6 +14,7 @@ from bot.blocks.ids import ActionId, BlockId
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import Ephemeral, StoredMessage
 from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
+from tests.e2e.helpers import cards
 
 LEAD = "U0LEAD1"
 AGENT = "U0AGENT1"
@@ -28,7 +29,7 @@ class World:
     sim: SlackSimulator
 
     def cards(self) -> list[StoredMessage]:
-        return [m for m in self.stack.slack.channel_messages(self.stack.channel) if m.metadata]
+        return cards(self.stack)
 
     async def care(self, user: str, text: str) -> Ephemeral:
         before = len(self.stack.slack.ephemerals(user))

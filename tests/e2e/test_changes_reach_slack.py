@@ -21,10 +21,11 @@ from bot.delivery import PENDING_SLICE, DeliveryService
 from bot.pacing import ChannelPacer
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import FakeSlack, StoredMessage
-from bot.sandbox.stack import SIGNING_SECRET, RunningBot, Sandbox, running_bot, sandbox
+from bot.sandbox.stack import RunningBot, Sandbox, sandbox
 from storage.engine import SessionFactory
 from storage.models import CardLine, CardState, Case, CaseStatus, Priority
 from tests.conftest import FakeClock
+from tests.e2e.helpers import bot_with_simulator, cards, only_case
 
 AGENT = "U0AGENT1"
 
@@ -36,16 +37,14 @@ class World:
     sim: SlackSimulator
 
     def cards(self) -> list[StoredMessage]:
-        return [m for m in self.stack.slack.channel_messages(self.stack.channel) if m.metadata]
+        return cards(self.stack)
 
     def thread(self, card: StoredMessage) -> str:
         replies = self.stack.slack.thread(self.stack.channel, card.ts)
         return "\n".join(f"{m.text} {m.blocks}" for m in replies)
 
     async def case(self) -> Case:
-        assert self.bot.runtime.deps is not None
-        async with self.bot.runtime.sessions() as s:
-            return (await s.scalars(select(Case))).one()
+        return await only_case(self.bot)
 
     async def until(self, predicate: Callable[[], bool], seconds: float = 20) -> None:
         await self.stack.slack.wait_for(predicate, timeout=seconds)
@@ -56,12 +55,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     async with sandbox() as stack:
         stack.x.add_mention("@acmehelp my parcel is lost", author_handle="dana")
         settings = stack.settings(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", poll_interval="1s")
-        async with (
-            running_bot(settings, pacing_per_second=None) as bot,
-            SlackSimulator(
-                stack.slack, events_url=bot.events_url, signing_secret=SIGNING_SECRET
-            ) as sim,
-        ):
+        async with bot_with_simulator(stack, settings) as (bot, sim):
             world = World(stack, bot, sim)
             await world.until(lambda: len(world.cards()) == 1)
             yield world

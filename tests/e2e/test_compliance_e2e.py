@@ -11,12 +11,9 @@ from pathlib import Path
 import bot
 from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import Sandbox, running_bot
+from tests.e2e.helpers import cards
 
 REPO = Path(bot.__file__).resolve().parent.parent
-
-
-def cards(stack: Sandbox) -> list[StoredMessage]:
-    return [m for m in stack.slack.channel_messages(stack.channel) if m.metadata]
 
 
 def card_for(stack: Sandbox, text: str) -> StoredMessage:

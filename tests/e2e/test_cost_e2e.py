@@ -13,7 +13,8 @@ import pytest
 
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import Ephemeral
-from bot.sandbox.stack import SIGNING_SECRET, RunningBot, Sandbox, running_bot, sandbox
+from bot.sandbox.stack import RunningBot, Sandbox, sandbox
+from tests.e2e.helpers import bot_with_simulator
 
 LEAD = "U0LEAD1"
 
@@ -47,12 +48,7 @@ async def start(tmp_path: Path, budget: str) -> AsyncIterator[World]:
             x_monthly_budget=budget,
             x_budget_poll_floor="1h",
         )
-        async with (
-            running_bot(settings, pacing_per_second=None) as bot,
-            SlackSimulator(
-                stack.slack, events_url=bot.events_url, signing_secret=SIGNING_SECRET
-            ) as sim,
-        ):
+        async with bot_with_simulator(stack, settings) as (bot, sim):
             world = World(stack, bot, sim)
             await stack.slack.wait_for(
                 lambda: (

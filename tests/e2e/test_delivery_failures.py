@@ -23,6 +23,8 @@ from bot.poller import source_checks
 from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import Sandbox, running_bot
 from bot.sandbox.x import FakeTweet
+from tests.e2e import helpers
+from tests.e2e.helpers import cards
 from tests.processes import bot_process as run_bot_process
 
 
@@ -30,22 +32,13 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-def cards(stack: Sandbox) -> list[StoredMessage]:
-    return [m for m in stack.slack.channel_messages(stack.channel) if m.metadata]
-
-
 def plain_messages(stack: Sandbox) -> list[StoredMessage]:
     return [m for m in stack.slack.channel_messages(stack.channel) if not m.metadata]
 
 
 def assert_one_card_each(stack: Sandbox, tweets: list[FakeTweet]) -> None:
-    """Every tweet has exactly one card, and no case has two."""
-    posted = cards(stack)
-    per_case = Counter(m.metadata["event_payload"]["case_id"] for m in posted if m.metadata)
-    assert [case for case, n in per_case.items() if n > 1] == []
-    per_tweet = {t.id: sum(t.id in str(m.blocks) for m in posted) for t in tweets}
-    assert {tweet: n for tweet, n in per_tweet.items() if n != 1} == {}
-    assert len(posted) == len(tweets)
+    """Every tweet has exactly one card, no case has two, and Slack saw no misuse."""
+    helpers.assert_one_card_each(stack, tweets)
     assert stack.slack.violations == []
 
 

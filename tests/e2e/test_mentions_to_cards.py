@@ -7,14 +7,11 @@ from pathlib import Path
 from bot.blocks.ids import ActionId
 from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import Sandbox, running_bot
+from tests.e2e.helpers import cards
 
 
 def db(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'carebot.db'}"
-
-
-def cards(stack: Sandbox) -> list[StoredMessage]:
-    return [m for m in stack.slack.channel_messages(stack.channel) if m.metadata]
 
 
 def action_ids(message: StoredMessage) -> set[str]:

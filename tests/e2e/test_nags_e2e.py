@@ -20,10 +20,11 @@ from bot.blocks.ids import ActionId, BlockId
 from bot.clock import ensure_utc, utc_now
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import SIGNING_SECRET, Sandbox, running_bot
+from bot.sandbox.stack import Sandbox, running_bot
 from storage.engine import create_engine, session_factory
 from storage.models import Case
 from tests.conftest import POSTGRES_URL, reset_postgres
+from tests.e2e.helpers import bot_with_simulator, cards
 from tests.processes import bot_process as run_bot_process
 
 WARNING, BREACH, REMINDER = ":hourglass_flowing_sand:", ":red_circle:", ":bell:"
@@ -32,10 +33,6 @@ FAST = {"poll_interval": "1s", "sla_first_response": "20s", "sla_check_interval"
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
-
-
-def cards(stack: Sandbox) -> list[StoredMessage]:
-    return [m for m in stack.slack.channel_messages(stack.channel) if m.metadata]
 
 
 def card_for(stack: Sandbox, handle: str) -> StoredMessage:
@@ -81,12 +78,7 @@ async def test_untouched_mention_is_warned_and_breached_a_replied_one_is_not(
     stack.x.add_mention("@acmehelp my parcel is lost", author_handle="dana")
     stack.x.add_mention("@acmehelp where is my refund?", author_handle="eve")
     settings = stack.settings(sqlite_url(tmp_path / "c.db"), leads="U0LEAD1", **FAST)
-    async with (
-        running_bot(settings, pacing_per_second=None) as bot,
-        SlackSimulator(
-            stack.slack, events_url=bot.events_url, signing_secret=SIGNING_SECRET
-        ) as sim,
-    ):
+    async with bot_with_simulator(stack, settings) as (_bot, sim):
         await stack.slack.wait_for(lambda: len(cards(stack)) == 2, timeout=15)
         started = time.monotonic()
         dana, eve = card_for(stack, "dana"), card_for(stack, "eve")

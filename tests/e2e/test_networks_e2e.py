@@ -16,11 +16,11 @@ from sqlalchemy import select
 from bot.blocks.ids import ActionId, BlockId
 from bot.sandbox.bluesky import BskyPost
 from bot.sandbox.mastodon import MastoStatus
-from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import SIGNING_SECRET, Sandbox, running_bot, sandbox
+from bot.sandbox.stack import Sandbox, running_bot, sandbox
 from bot.sources.bluesky import post_uri
 from storage.models import Case, Reply
+from tests.e2e.helpers import bot_with_simulator, cards
 
 AGENT, LEAD = "U0AGENT1", "U0LEAD1"
 WARNING = ":hourglass_flowing_sand:"
@@ -87,10 +87,6 @@ NETWORKS = [
 ]
 
 
-def cards(stack: Sandbox) -> list[StoredMessage]:
-    return [m for m in stack.slack.channel_messages(stack.channel) if m.metadata]
-
-
 def card_for(stack: Sandbox, handle: str) -> StoredMessage:
     (card,) = [m for m in cards(stack) if handle in str(m.blocks)]
     return stack.slack.message(stack.channel, card.ts)
@@ -106,12 +102,7 @@ async def test_the_core_loop_on_each_network(network: Network, db_url: str) -> N
         first = network.mention(stack, "dana", "my parcel is lost")
         network.mention(stack, "eve", "where is my refund?")
         settings = stack.settings(db_url, agents=f"{AGENT},{LEAD}", leads=LEAD, **FAST)
-        async with (
-            running_bot(settings, pacing_per_second=None) as bot,
-            SlackSimulator(
-                stack.slack, events_url=bot.events_url, signing_secret=SIGNING_SECRET
-            ) as sim,
-        ):
+        async with bot_with_simulator(stack, settings) as (bot, sim):
             await stack.slack.wait_for(lambda: len(cards(stack)) == 2, timeout=20)
             dana = card_for(stack, "@dana")
             assert f"*{network.label}*" in str(dana.blocks)

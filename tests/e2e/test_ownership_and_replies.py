@@ -19,6 +19,7 @@ from bot.sandbox.simulator import SimResponse, SlackSimulator
 from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
 from storage.models import Case, CaseStatus, Reply, ReplyState
+from tests.e2e.helpers import only_case
 
 AGENTS = ["U0AGENT1", "U0AGENT2", "U0LEAD1"] + [f"U0CROWD{i:02d}" for i in range(50)]
 
@@ -47,8 +48,7 @@ class World:
         return "\n".join(m.text for m in self.stack.slack.thread(self.stack.channel, self.card.ts))
 
     async def case(self) -> Case:
-        async with self.bot.runtime.sessions() as s:
-            return (await s.scalars(select(Case))).one()
+        return await only_case(self.bot)
 
     async def wait(self, predicate: Any, seconds: float = 10) -> None:
         await self.stack.slack.wait_for(predicate, timeout=seconds)

@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from bot.blocks.ids import ActionId, BlockId
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import SIGNING_SECRET, RunningBot, Sandbox, running_bot, sandbox
+from bot.sandbox.stack import RunningBot, Sandbox, sandbox
 from storage.models import Case, CaseStatus, Event
+from tests.e2e.helpers import bot_with_simulator, only_case
 
 AGENT = "U0AGENT1"
 OTHER = "U0AGENT2"
@@ -36,9 +37,7 @@ class World:
         return card
 
     async def case(self) -> Case:
-        assert self.bot.runtime.deps is not None
-        async with self.bot.runtime.sessions() as s:
-            return (await s.scalars(select(Case))).one()
+        return await only_case(self.bot)
 
     async def events(self, kind: str) -> int:
         assert self.bot.runtime.deps is not None
@@ -74,12 +73,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             agents=f"{AGENT},{OTHER}",
             leads=LEAD,
         )
-        async with (
-            running_bot(settings, pacing_per_second=None) as bot,
-            SlackSimulator(
-                stack.slack, events_url=bot.events_url, signing_secret=SIGNING_SECRET
-            ) as sim,
-        ):
+        async with bot_with_simulator(stack, settings) as (bot, sim):
             world = World(stack, bot, sim)
             await world.until(
                 lambda: any(m.metadata for m in stack.slack.channel_messages(stack.channel))

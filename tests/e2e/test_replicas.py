@@ -8,35 +8,20 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections import Counter
 from contextlib import AsyncExitStack
 
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
-from bot.sandbox.x import FakeTweet
 from storage.models import Lease
+from tests.e2e.helpers import assert_one_card_each, cards
 
 POSTGRES_URL = os.environ.get("CAREBOT_TEST_POSTGRES_URL")
 
 pytestmark = pytest.mark.skipif(
     POSTGRES_URL is None, reason="CAREBOT_TEST_POSTGRES_URL is not set (CI sets it)"
 )
-
-
-def cards(stack: Sandbox) -> list[StoredMessage]:
-    return [m for m in stack.slack.channel_messages(stack.channel) if m.metadata]
-
-
-def assert_one_card_each(stack: Sandbox, tweets: list[FakeTweet]) -> None:
-    posted = cards(stack)
-    per_case = Counter(m.metadata["event_payload"]["case_id"] for m in posted if m.metadata)
-    assert [case for case, n in per_case.items() if n > 1] == []
-    per_tweet = {t.id: sum(t.id in str(m.blocks) for m in posted) for t in tweets}
-    assert {tweet: n for tweet, n in per_tweet.items() if n != 1} == {}
-    assert len(posted) == len(tweets)
 
 
 async def lease_holders(bot: RunningBot) -> dict[str, str]:

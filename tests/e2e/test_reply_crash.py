@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from bot.blocks.ids import ActionId, BlockId
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import SIGNING_SECRET, Sandbox, sandbox
+from bot.sandbox.stack import SIGNING_SECRET, Sandbox
 from tests.processes import BotProcess, bot_process
 
 AGENT = "U0AGENT1"
@@ -28,10 +27,10 @@ SETTLED_WITHIN = 60.0
 
 
 @pytest.fixture
-async def stack() -> AsyncIterator[Sandbox]:
-    async with sandbox() as running:
-        running.x.add_mention("@acmehelp my parcel is lost", author_handle="dana")
-        yield running
+def stack(stack: Sandbox) -> Sandbox:
+    """The shared sandbox, with one mention waiting on X."""
+    stack.x.add_mention("@acmehelp my parcel is lost", author_handle="dana")
+    return stack
 
 
 def card(stack: Sandbox) -> StoredMessage:

@@ -27,6 +27,7 @@ from bot.sources.registry import SourceRegistry
 from bot.sources.x import XSource
 from storage.engine import SessionFactory
 from storage.models import Case, CaseStatus, Reply, ReplyState
+from tests.e2e.helpers import only_case
 
 AGENT, COLLEAGUE, LEAD = "U0AGENT1", "U0AGENT2", "U0LEAD1"
 TEXT = "Sorry about that, Dana! A new parcel is on its way."
@@ -109,8 +110,7 @@ class World:
         )
 
     async def case(self) -> Case:
-        async with self.bot.runtime.sessions() as s:
-            return (await s.scalars(select(Case))).one()
+        return await only_case(self.bot)
 
     async def replies(self) -> list[Reply]:
         async with self.bot.runtime.sessions() as s:

@@ -15,8 +15,9 @@ from sqlalchemy import select, update
 from bot.blocks.ids import ActionId, BlockId
 from bot.sandbox.simulator import SimResponse, SlackSimulator
 from bot.sandbox.slack import StoredMessage
-from bot.sandbox.stack import SIGNING_SECRET, RunningBot, Sandbox, running_bot, sandbox
+from bot.sandbox.stack import RunningBot, Sandbox, sandbox
 from storage.models import CaseMessage
+from tests.e2e.helpers import bot_with_simulator, cards
 
 AGENT = "U0AGENT1"
 
@@ -28,7 +29,7 @@ class World:
     sim: SlackSimulator
 
     def cards(self) -> list[StoredMessage]:
-        return [m for m in self.stack.slack.channel_messages(self.stack.channel) if m.metadata]
+        return cards(self.stack)
 
     def thread(self, card: StoredMessage) -> str:
         return "\n".join(m.text for m in self.stack.slack.thread(self.stack.channel, card.ts))
@@ -60,12 +61,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         settings = stack.settings(
             f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", poll_interval="1s", agents=AGENT
         )
-        async with (
-            running_bot(settings, pacing_per_second=None) as bot,
-            SlackSimulator(
-                stack.slack, events_url=bot.events_url, signing_secret=SIGNING_SECRET
-            ) as sim,
-        ):
+        async with bot_with_simulator(stack, settings) as (bot, sim):
             yield World(stack, bot, sim)
 
 

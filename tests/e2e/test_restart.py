@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from bot import leases
 from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import Sandbox, sandbox
-from storage import repo
+from storage import claims
 from storage.engine import SessionFactory
 from storage.models import Lease
 from tests.processes import bot_process
@@ -83,7 +83,7 @@ async def test_a_remote_holders_lease_waits_for_its_ttl_on_the_database_clock(
     assert await leases.acquire(sessions, name="poll:x", holder="elsewhere:1:abcdef", ttl=ttl)
     assert not await leases.acquire(sessions, name="poll:x", holder=me, ttl=ttl)
     async with sessions() as s, s.begin():
-        now = await repo.database_now(s)
+        now = await claims.database_now(s)
         await s.execute(update(Lease).values(expires_at=now - timedelta(seconds=1)))
     assert await leases.acquire(sessions, name="poll:x", holder=me, ttl=ttl)
     # The heartbeat renews only a lease it holds, and never takes one.

@@ -21,6 +21,7 @@ from bot.sandbox.slack import StoredMessage
 from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
 from bot.sandbox.x import FakeTweet
 from storage.models import CardState, Case
+from tests.e2e.helpers import cards
 
 LEAD = "U0LEAD1"
 LEAD_DM = "D0LEAD1"  # the app's direct message with the lead
@@ -36,7 +37,7 @@ class World:
         return self.stack.channel
 
     def cards(self) -> list[StoredMessage]:
-        return [m for m in self.stack.slack.channel_messages(self.channel) if m.metadata]
+        return cards(self.stack)
 
     def card_of(self, tweet: FakeTweet) -> StoredMessage:
         (card,) = [m for m in self.cards() if tweet.id in str(m.blocks)]

@@ -15,9 +15,10 @@ from bot.blocks.ids import ActionId, BlockId
 from bot.blocks.text import escape_mrkdwn
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import Ephemeral, StoredMessage
-from bot.sandbox.stack import SIGNING_SECRET, RunningBot, Sandbox, running_bot, sandbox
+from bot.sandbox.stack import RunningBot, Sandbox, sandbox
 from bot.sources.x_text import x_weighted_length
 from storage.models import Case, CaseMessage
+from tests.e2e.helpers import bot_with_simulator
 
 LEAD = "U0LEAD1"
 TYPED = "@acmehelp AT&T billed me <twice> & I'm >:( about it"
@@ -53,12 +54,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         settings = stack.settings(
             f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", poll_interval="1s", agents=LEAD, leads=LEAD
         )
-        async with (
-            running_bot(settings, pacing_per_second=None) as bot,
-            SlackSimulator(
-                stack.slack, events_url=bot.events_url, signing_secret=SIGNING_SECRET
-            ) as sim,
-        ):
+        async with bot_with_simulator(stack, settings) as (bot, sim):
             world = World(stack, bot, sim)
             await stack.slack.wait_for(
                 lambda: any(m.metadata for m in stack.slack.channel_messages(stack.channel))

@@ -24,6 +24,7 @@ from storage.engine import SessionFactory
 from storage.mapping import case_value
 from storage.models import Case, CaseMessage, Event
 from tests.conftest import FakeClock
+from tests.factories import fake_x_and_source
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -62,30 +63,16 @@ class World:
 @pytest.fixture
 async def world(sessions: SessionFactory) -> AsyncIterator[World]:
     clock = FakeClock(T0)
-    async with FakeX(clock=clock) as x:
-        source = XSource(
-            api_url=x.api_url,
-            bearer_token="sandbox-bearer",
-            api_key="sandbox-key",
-            api_secret="s",
-            access_token="sandbox-access",
-            access_token_secret="s",
-            user_id=x.brand.id,
+    async with fake_x_and_source(clock) as (x, source):
+        service = ComplianceService(
+            sessions=sessions,
             clock=clock,
+            sources=[source],
+            interval=HOUR,
+            retention=timedelta(days=90),
+            holder="test",
         )
-        await source.start()
-        try:
-            service = ComplianceService(
-                sessions=sessions,
-                clock=clock,
-                sources=[source],
-                interval=HOUR,
-                retention=timedelta(days=90),
-                holder="test",
-            )
-            yield World(x, source, sessions, clock, service)
-        finally:
-            await source.close()
+        yield World(x, source, sessions, clock, service)
 
 
 async def test_deleted_protected_and_edited_posts_are_followed_in_one_run(world: World) -> None:
@@ -185,9 +172,9 @@ async def test_one_replica_runs_the_check_at_a_time(world: World) -> None:
     world.x.add_mention("@acmehelp hello")
     await world.poll()
     async with world.sessions() as s, s.begin():
-        from storage import repo
+        from storage import claims
 
-        await repo.acquire_lease(
+        await claims.acquire_lease(
             s, name="compliance", holder="other", now=world.clock(), ttl=timedelta(minutes=5)
         )
     result = await world.service.run_once()

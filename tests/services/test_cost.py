@@ -17,6 +17,7 @@ from bot.sources.x import XSource
 from bot.sources.x_meter import RateWindow, XMeter, has_link
 from storage.engine import SessionFactory
 from tests.conftest import FakeClock
+from tests.factories import fake_x_and_source
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 PRICES = Prices(read=0.001, request=0.0, post=0.015, post_link=0.20)
@@ -25,22 +26,8 @@ PRICES = Prices(read=0.001, request=0.0, post=0.015, post_link=0.20)
 @pytest.fixture
 async def x_source() -> AsyncIterator[tuple[FakeX, XSource, FakeClock]]:
     clock = FakeClock(T0)
-    async with FakeX(clock=clock) as x:
-        source = XSource(
-            api_url=x.api_url,
-            bearer_token="sandbox-bearer",
-            api_key="sandbox-key",
-            api_secret="s",
-            access_token="sandbox-access",
-            access_token_secret="s",
-            user_id=x.brand.id,
-            clock=clock,
-        )
-        await source.start()
-        try:
-            yield x, source, clock
-        finally:
-            await source.close()
+    async with fake_x_and_source(clock) as (x, source):
+        yield x, source, clock
 
 
 async def test_calls_are_counted_by_kind(x_source: tuple[FakeX, XSource, FakeClock]) -> None:

@@ -11,7 +11,7 @@ from bot.durations import BusinessHours
 from bot.ingest import IngestService, PriorityRules
 from bot.sla import ResponsePolicy
 from bot.sources import Author, Mention
-from storage import repo
+from storage import claims, intake
 from storage.engine import SessionFactory
 from storage.models import Case, CaseMessage, CaseStatus, Priority
 from tests.conftest import FakeClock
@@ -69,7 +69,7 @@ async def test_ingest_is_idempotent_and_saves_the_cursor(
     assert await count(sessions, Case) == 25
     assert await count(sessions, CaseMessage) == 25
     async with sessions() as s:
-        saved = await repo.get_cursor(s, source="x:brand")
+        saved = await intake.get_cursor(s, source="x:brand")
     assert saved is not None
     assert saved.cursor == "25"
 
@@ -137,14 +137,14 @@ async def test_leases_are_exclusive_until_they_expire(
 ) -> None:
     ttl = timedelta(seconds=30)
     async with sessions() as s, s.begin():
-        assert await repo.acquire_lease(s, name="poll:x", holder="a", now=clock(), ttl=ttl)
+        assert await claims.acquire_lease(s, name="poll:x", holder="a", now=clock(), ttl=ttl)
     async with sessions() as s, s.begin():
-        assert not await repo.acquire_lease(s, name="poll:x", holder="b", now=clock(), ttl=ttl)
-        assert await repo.acquire_lease(s, name="poll:x", holder="a", now=clock(), ttl=ttl)
+        assert not await claims.acquire_lease(s, name="poll:x", holder="b", now=clock(), ttl=ttl)
+        assert await claims.acquire_lease(s, name="poll:x", holder="a", now=clock(), ttl=ttl)
     clock.advance(seconds=31)
     async with sessions() as s, s.begin():
-        assert await repo.acquire_lease(s, name="poll:x", holder="b", now=clock(), ttl=ttl)
+        assert await claims.acquire_lease(s, name="poll:x", holder="b", now=clock(), ttl=ttl)
     async with sessions() as s, s.begin():
-        await repo.release_lease(s, name="poll:x", holder="b")
+        await claims.release_lease(s, name="poll:x", holder="b")
     async with sessions() as s, s.begin():
-        assert await repo.acquire_lease(s, name="poll:x", holder="a", now=clock(), ttl=ttl)
+        assert await claims.acquire_lease(s, name="poll:x", holder="a", now=clock(), ttl=ttl)

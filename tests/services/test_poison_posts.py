@@ -22,7 +22,7 @@ from bot.poller import Poller
 from bot.sandbox.stack import free_port
 from bot.sources import Author, Mention
 from bot.sources.x import XSource
-from storage import repo
+from storage import intake
 from storage.engine import SessionFactory
 from storage.mapping import case_value
 from storage.models import Case, SourceCursor
@@ -124,7 +124,7 @@ def poller(source: XSource, sessions: SessionFactory, clock: FakeClock, told: li
 
 async def cursor_row(sessions: SessionFactory) -> SourceCursor:
     async with sessions() as s:
-        row = await repo.get_cursor(s, source="x")
+        row = await intake.get_cursor(s, source="x")
     assert row is not None
     return row
 

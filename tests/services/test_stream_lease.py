@@ -13,7 +13,7 @@ from bot import leases
 from bot.ingest import IngestService
 from bot.sources import Mention
 from bot.streams import StreamRunner
-from storage import repo
+from storage import claims
 from storage.engine import SessionFactory
 from storage.models import Lease
 
@@ -99,7 +99,7 @@ async def test_a_lapsed_stream_lease_is_taken_over(sessions: SessionFactory) -> 
     await asyncio.sleep(0.3)
     assert source.connections == 0  # the lease is still another replica's
     async with sessions() as s, s.begin():
-        now = await repo.database_now(s)
+        now = await claims.database_now(s)
         await s.execute(update(Lease).values(expires_at=now - timedelta(seconds=1)))
     await wait_until(lambda: source.connections == 1)
     assert len(backfills) == 1

@@ -12,7 +12,7 @@ from bot.errors import NetworkAuthError, NetworkRateLimited, NetworkUnavailable,
 from bot.sandbox.bluesky import FakeBluesky
 from bot.sources.base import Source
 from bot.sources.bluesky import BlueskySource, compact_id, post_uri
-from storage import repo
+from storage import intake
 from storage.engine import SessionFactory
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
@@ -137,7 +137,7 @@ async def test_session_is_saved_and_reused_across_restarts(
             await src.close()
     assert fake.sessions_created == 1
     async with sessions() as s:
-        assert await repo.get_source_session(s, network="bluesky:acme.bsky.social")
+        assert await intake.get_source_session(s, network="bluesky:acme.bsky.social")
 
 
 async def test_expiring_sessions_are_refreshed_and_saved(sessions: SessionFactory) -> None:
@@ -153,7 +153,7 @@ async def test_expiring_sessions_are_refreshed_and_saved(sessions: SessionFactor
         assert fake.sessions_created == 1
         assert fake.sessions_refreshed >= 1
         async with sessions() as s:
-            saved = await repo.get_source_session(s, network="bluesky:acme.bsky.social")
+            saved = await intake.get_source_session(s, network="bluesky:acme.bsky.social")
         assert saved is not None
         # A restart picks up the refreshed session, not a new login.
         src = make_source(fake, sessions=sessions)
