@@ -13,6 +13,8 @@ the load), `chaos` (the faults), `invariants` (the verdict), `run` (options, set
 
 The invariants (a failure prints `INVARIANT <name>: <case>` and the run exits 1):
 - one-card: every case has exactly one card in the channel, and every mention has a case;
+- claim-once: no case was claimed twice (the load never releases one), and the one claim is
+  its owner;
 - one-post: every reply submission made at most one post on X;
 - reply-shown: every reply X accepted shows in its card's thread;
 - nag-once: no nag line appears twice in one card's thread;

@@ -36,17 +36,17 @@ async def chaos(soak: Soak) -> None:
     ]
     # A short run still meets every kind: the first ones are a shuffled deck, then chance.
     deck = list(kinds)
-    soak.rng.shuffle(deck)
-    next_kill = soak.rng.uniform(30, 90)
+    soak.fault_rng.shuffle(deck)
+    next_kill = soak.fault_rng.uniform(30, 90)
     while soak.elapsed() < end:
-        await asyncio.sleep(soak.rng.uniform(10, 30))
+        await asyncio.sleep(soak.fault_rng.uniform(10, 30))
         if soak.elapsed() >= end:
             break
         if soak.elapsed() >= next_kill:
             await _kill(soak)
-            next_kill = soak.elapsed() + soak.rng.uniform(90, 180)
+            next_kill = soak.elapsed() + soak.fault_rng.uniform(90, 180)
             continue
-        name, fault = deck.pop() if deck else soak.rng.choice(kinds)
+        name, fault = deck.pop() if deck else soak.fault_rng.choice(kinds)
         soak.faults[name] += 1
         await fault(soak)
     _heal(soak)
@@ -55,20 +55,20 @@ async def chaos(soak: Soak) -> None:
 
 
 async def _kill(soak: Soak) -> None:
-    replica = soak.rng.choice(soak.replicas)
+    replica = soak.fault_rng.choice(soak.replicas)
     soak.faults["kill"] += 1
     soak.note(f"SIGKILL replica {replica.slot}")
     replica.kill()
     if replica.proc is not None:
         await replica.proc.wait()
-    await asyncio.sleep(soak.rng.uniform(1, 8))
+    await asyncio.sleep(soak.fault_rng.uniform(1, 8))
     replica.restarts += 1
     await replica.start()
     soak.note(f"replica {replica.slot} restarted")
 
 
 async def _slack_outage(soak: Soak) -> None:
-    seconds = soak.rng.uniform(5, 30)
+    seconds = soak.fault_rng.uniform(5, 30)
     soak.note(f"Slack outage for {seconds:.0f}s")
     soak.stack.slack.start_outage()
     await asyncio.sleep(seconds)
@@ -83,7 +83,7 @@ async def _slack_429(soak: Soak) -> None:
 
 
 async def _x_5xx(soak: Soak) -> None:
-    seconds = soak.rng.uniform(5, 25)
+    seconds = soak.fault_rng.uniform(5, 25)
     soak.note(f"X answers 503 for {seconds:.0f}s")
     soak.stack.x.outage(503)
     await asyncio.sleep(seconds)
@@ -97,7 +97,7 @@ async def _x_429(soak: Soak) -> None:
 
 
 async def _x_timeout(soak: Soak) -> None:
-    seconds = soak.rng.uniform(20, 45)
+    seconds = soak.fault_rng.uniform(20, 45)
     soak.note(
         f"X holds every request {X_STALL:.0f}s (past the client's timeout) for {seconds:.0f}s"
     )

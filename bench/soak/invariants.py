@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bench.soak.people import ACK_LIMIT, Soak
 from storage.engine import create_engine, session_factory
-from storage.models import CardState, Case, CaseMessage, Reply, ReplyState
+from storage.models import CardState, Case, CaseMessage, Event, Reply, ReplyState
 
 SETTLE_SECONDS = 60.0
 MEMORY_GROWTH_LIMIT_MIB = 25.0
@@ -69,6 +69,9 @@ async def check(soak: Soak, url: str, stuck: dict[str, list[int]]) -> list[Viola
         async with session_factory(engine)() as s:
             cases = {c.id: c for c in await s.scalars(select(Case))}
             stored = set(await s.scalars(select(CaseMessage.external_id)))
+            claims = list(
+                await s.execute(select(Event.case_id, Event.actor).where(Event.kind == "claimed"))
+            )
     finally:
         await engine.dispose()
     per_case = Counter((m.metadata.get("event_payload") or {}).get("case_id") for m in soak.cards())
@@ -82,6 +85,22 @@ async def check(soak: Soak, url: str, stuck: dict[str, list[int]]) -> list[Viola
     for tweet_id in soak.mention_added:
         if tweet_id not in stored:
             found.append(Violation("one-card", f"mention {tweet_id} is in no case"))
+    # The load never releases a case, so each case is claimed (by a press or a reply) once.
+    claimers: dict[int | None, list[str]] = {}
+    for case_id, actor in claims:
+        claimers.setdefault(case_id, []).append(actor)
+    for case_id, actors in claimers.items():
+        if len(actors) > 1:
+            found.append(
+                Violation("claim-once", f"case {case_id} claimed {len(actors)} times: {actors}")
+            )
+        elif case_id in cases and cases[case_id].owner != actors[0]:
+            found.append(
+                Violation(
+                    "claim-once",
+                    f"case {case_id} claimed by {actors[0]} but owned by {cases[case_id].owner}",
+                )
+            )
     posts = Counter(p["text"] for p in x.posted_replies)
     card_of_text = dict((text, ts) for ts, text in soak.submissions)
     for text, count in posts.items():

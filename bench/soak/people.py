@@ -58,6 +58,9 @@ class Soak:
     proxy: Proxy
     sim: SlackSimulator
     rng: random.Random
+    # The faults draw from their own generator, so the seed alone fixes their schedule (the
+    # load's choices also depend on what the cards show when an agent looks).
+    fault_rng: random.Random
     started: float = field(default_factory=time.monotonic)
     acks: list[Ack] = field(default_factory=list)
     submissions: list[tuple[str, str]] = field(default_factory=list)  # (card ts, text)
@@ -176,11 +179,14 @@ class Soak:
             cards = self.cards()
             if not cards:
                 continue
-            card = self.rng.choice(cards[-40:])
+            recent = cards[-40:]
+            card = self.rng.choice(recent)
             roll = self.rng.random()
             try:
                 if roll < 0.4:
-                    await self._claim(card)
+                    # Claims go to cards still unclaimed, so most of them race for a real case.
+                    claimable = [c for c in recent if _has_button(c, ActionId.CLAIM)]
+                    await self._claim(self.rng.choice(claimable) if claimable else card)
                 elif roll < 0.8:
                     await self._reply(card)
                 elif roll < 0.9:
@@ -194,7 +200,8 @@ class Soak:
                 self.note(f"agent step failed: {exc!r}")
 
     async def _claim(self, card: Any) -> None:
-        users = self.rng.sample(AGENTS, 2 if self.rng.random() < 0.3 else 1)
+        # Half the claims collide: two or three agents press Claim on the same card at once.
+        users = self.rng.sample(AGENTS, self.rng.choice((1, 2, 3, 1, 2, 3)))
         seen = self.stack.slack.message(self.stack.channel, card.ts)
         await asyncio.gather(*(self.press(u, card, ActionId.CLAIM, seen=seen) for u in users))
 
@@ -225,3 +232,12 @@ class Soak:
     async def _slash(self, user: str, text: str, attempt: int) -> SimResponse:
         body = self.sim.slash_command_body(user, text=text, channel_id=self.stack.channel)
         return await self._send(body, attempt)
+
+
+def _has_button(card: Any, action: ActionId) -> bool:
+    """Say whether the card shows the button `action` now."""
+    for block in card.blocks:
+        elements = block.get("elements") or [block.get("accessory") or {}]
+        if any(isinstance(e, dict) and e.get("action_id") == action for e in elements):
+            return True
+    return False

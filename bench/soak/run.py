@@ -106,7 +106,15 @@ async def run(args: argparse.Namespace) -> int:
                 signing_secret=stack.slack.signing_secret,
             )
             await sim.start()
-            soak = Soak(args, stack, replicas, proxy, sim, random.Random(args.seed))
+            soak = Soak(
+                args,
+                stack,
+                replicas,
+                proxy,
+                sim,
+                random.Random(args.seed),
+                random.Random(f"faults-{args.seed}"),
+            )
             try:
                 for replica in replicas:
                     await replica.start()
