@@ -1,11 +1,12 @@
 """The soak's fault schedule: what goes wrong, when (drawn from the seed), and how it heals.
 
 Faults play one at a time, so a SIGKILLed replica never restarts into another fault's window.
-Besides the kills: Slack outages and 429 storms, a revoked bot token, and on X 503s, 429s and
-timeouts. A timeout is X holding the connection open without a word for longer than the bot's
-client waits (`X_CLIENT_TIMEOUT`), as a slow server does; a post created meanwhile is stored and
-answered too late, the case where the bot cannot tell whether it posted. `watch` notes when each
-card appears and samples each replica's memory while the run lasts.
+Besides the kills: Slack outages and 429 storms, a revoked bot token, 5xx from every network
+(X, Bluesky, Mastodon), and on X 429s and timeouts. A timeout is X holding the connection open
+without a word for longer than the bot's client waits (`X_CLIENT_TIMEOUT`), as a slow server
+does; a post created meanwhile is stored and answered too late, the case where the bot cannot
+tell whether it posted. `watch` notes when each card appears and samples each replica's memory
+while the run lasts.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ async def chaos(soak: Soak) -> None:
     kinds: list[tuple[str, Callable[[Soak], Awaitable[None]]]] = [
         ("slack_outage", _slack_outage),
         ("slack_429_storm", _slack_429),
-        ("x_5xx", _x_5xx),
+        ("network_5xx", _network_5xx),
         ("x_429", _x_429),
         ("x_timeout", _x_timeout),
         ("token_revoked", _revoke),
@@ -82,12 +83,15 @@ async def _slack_429(soak: Soak) -> None:
     await asyncio.sleep(5)
 
 
-async def _x_5xx(soak: Soak) -> None:
+async def _network_5xx(soak: Soak) -> None:
     seconds = soak.fault_rng.uniform(5, 25)
-    soak.note(f"X answers 503 for {seconds:.0f}s")
+    soak.note(f"X answers 503 and Bluesky 502 for {seconds:.0f}s; Mastodon 503 to 10 requests")
     soak.stack.x.outage(503)
+    soak.stack.bluesky.outage(502)
+    soak.stack.mastodon.fail_next("/api/v1/", status=503, count=10)
     await asyncio.sleep(seconds)
     soak.stack.x.end_outage()
+    soak.stack.bluesky.end_outage()
 
 
 async def _x_429(soak: Soak) -> None:
@@ -120,6 +124,7 @@ async def _revoke(soak: Soak) -> None:
 def _heal(soak: Soak) -> None:
     soak.stack.slack.end_outage()
     soak.stack.x.end_outage()
+    soak.stack.bluesky.end_outage()
     soak.stack.x.latency = 0.0
     soak.stack.slack.valid_tokens.add(soak.stack.slack.bot_token)
 

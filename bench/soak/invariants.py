@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from bench.soak.people import ACK_LIMIT, Soak
+from bench.soak.people import ACK_LIMIT, REPLY_MARKER, Soak
 from storage.engine import create_engine, session_factory
 from storage.models import CardState, Case, CaseMessage, Event, Reply, ReplyState
 
@@ -63,12 +63,12 @@ async def settle(soak: Soak, url: str) -> dict[str, list[int]]:
 async def check(soak: Soak, url: str, stuck: dict[str, list[int]]) -> list[Violation]:
     """Check every invariant; return the broken ones."""
     found: list[Violation] = []
-    slack, x, channel = soak.stack.slack, soak.stack.x, soak.stack.channel
+    slack, channel = soak.stack.slack, soak.stack.channel
     engine = create_engine(url)
     try:
         async with session_factory(engine)() as s:
             cases = {c.id: c for c in await s.scalars(select(Case))}
-            stored = set(await s.scalars(select(CaseMessage.external_id)))
+            stored = set(await s.execute(select(CaseMessage.network, CaseMessage.external_id)))
             claims = list(
                 await s.execute(select(Event.case_id, Event.actor).where(Event.kind == "claimed"))
             )
@@ -81,10 +81,12 @@ async def check(soak: Soak, url: str, stuck: dict[str, list[int]]) -> list[Viola
     for case_id in cases:
         if per_case.get(case_id, 0) == 0:
             found.append(Violation("one-card", f"case {case_id} has no card"))
-    soak.case_mentions = {case_id: case.external_id for case_id, case in cases.items()}
-    for tweet_id in soak.mention_added:
-        if tweet_id not in stored:
-            found.append(Violation("one-card", f"mention {tweet_id} is in no case"))
+    soak.case_mentions = {
+        case_id: (case.network, case.external_id) for case_id, case in cases.items()
+    }
+    for network, external_id in soak.mention_added:
+        if (network, external_id) not in stored:
+            found.append(Violation("one-card", f"{network} mention {external_id} is in no case"))
     # The load never releases a case, so each case is claimed (by a press or a reply) once.
     claimers: dict[int | None, list[str]] = {}
     for case_id, actor in claims:
@@ -101,16 +103,29 @@ async def check(soak: Soak, url: str, stuck: dict[str, list[int]]) -> list[Viola
                     f"case {case_id} claimed by {actors[0]} but owned by {cases[case_id].owner}",
                 )
             )
-    posts = Counter(p["text"] for p in x.posted_replies)
-    card_of_text = dict((text, ts) for ts, text in soak.submissions)
-    for text, count in posts.items():
+    posts: Counter[tuple[str, str]] = Counter()
+    for network, text in soak.posted_replies():
+        marker = REPLY_MARKER.search(text)
+        if marker is not None:
+            posts[(network, marker.group())] += 1
+    card_of_marker: dict[str, str] = {}
+    for ts, text in soak.submissions:
+        marker = REPLY_MARKER.search(text)
+        if marker is not None:
+            card_of_marker[marker.group()] = ts
+    for (network, marker_text), count in posts.items():
         if count > 1:
-            found.append(Violation("one-post", f"{count} posts of {text!r}"))
-        ts = card_of_text.get(text)
-        if ts is not None:
-            thread = " ".join(m.text or "" for m in slack.thread(channel, ts))
-            if text not in thread:
-                found.append(Violation("reply-shown", f"{text!r} is not in card {ts}'s thread"))
+            found.append(Violation("one-post", f"{count} posts of {marker_text!r} on {network}"))
+        card_ts = card_of_marker.get(marker_text)
+        if card_ts is not None:
+            thread = " ".join(m.text or "" for m in slack.thread(channel, card_ts))
+            if marker_text not in thread:
+                found.append(
+                    Violation(
+                        "reply-shown",
+                        f"{marker_text!r} ({network}) is not in card {card_ts}'s thread",
+                    )
+                )
     for card in soak.cards():
         lines = Counter(
             m.text for m in slack.thread(channel, card.ts) if m.text and _is_nag(m.text)

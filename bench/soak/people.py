@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from bench.soak.processes import Proxy, Replica
 from bot.blocks.ids import ActionId, BlockId, CallbackId, ResolveReason
 from bot.sandbox.simulator import SimResponse, SlackSimulator, form_body
 from bot.sandbox.stack import Sandbox
+from bot.sources.bluesky import compact_id
 
 AGENTS = ["U0SOAKA1", "U0SOAKA2", "U0SOAKA3", "U0SOAKA4"]
 LEAD = "U0SOAKLD"
@@ -30,6 +32,12 @@ ACK_LIMIT = 3.0
 # retries sooner so a run stays short, with the same header.
 SLACK_RETRIES = 3
 RETRY_DELAY = 1.0
+# Where the customers write: mostly X, some on Bluesky and Mastodon (the same invariants hold).
+NETWORKS = ("x", "bluesky", "mastodon")
+NETWORK_WEIGHTS = (0.6, 0.2, 0.2)
+# Every reply the agents write carries this marker, so its posts can be found on any network
+# (Mastodon puts the customer's handle in front of the text, for one).
+REPLY_MARKER = re.compile(r"Soak reply \d+:")
 
 
 @dataclass(slots=True)
@@ -64,9 +72,10 @@ class Soak:
     started: float = field(default_factory=time.monotonic)
     acks: list[Ack] = field(default_factory=list)
     submissions: list[tuple[str, str]] = field(default_factory=list)  # (card ts, text)
-    mention_added: dict[str, float] = field(default_factory=dict)  # tweet id -> monotonic
+    # (network, the post's id as the bot stores it) -> monotonic time it was posted
+    mention_added: dict[tuple[str, str], float] = field(default_factory=dict)
     card_seen: dict[int, float] = field(default_factory=dict)  # case id -> monotonic
-    case_mentions: dict[int, str] = field(default_factory=dict)  # case id -> tweet id
+    case_mentions: dict[int, tuple[str, str]] = field(default_factory=dict)  # case id -> mention
     faults: Counter[str] = field(default_factory=Counter)
     log: list[str] = field(default_factory=list)
     faults_over: asyncio.Event = field(default_factory=asyncio.Event)
@@ -109,6 +118,15 @@ class Soak:
             extra_headers=retry if attempt else None,
         )
 
+    def posted_replies(self) -> list[tuple[str, str]]:
+        """Return (network, text) of every post the brand made, as each fake recorded it."""
+        stack = self.stack
+        return [
+            *(("x", str(p["text"])) for p in stack.x.posted_replies),
+            *(("bluesky", str(r["record"]["text"])) for r in stack.bluesky.created_records),
+            *(("mastodon", str(b["status"])) for b in stack.mastodon.posted),
+        ]
+
     def cards(self) -> list[Any]:
         return [m for m in self.stack.slack.channel_messages(self.stack.channel) if m.metadata]
 
@@ -146,7 +164,7 @@ class Soak:
     # -- the people ---------------------------------------------------------------------------
 
     async def customers(self) -> None:
-        """Mentions at a steady rate, and one storm."""
+        """Mentions at a steady rate, and one storm, on X, Bluesky and Mastodon."""
         storm_at = self.rng.uniform(0.1, 0.3) * self.args.fault_seconds
         stormed = False
         while not self.faults_over.is_set():
@@ -166,11 +184,18 @@ class Soak:
         for _ in range(n):
             self.seq += 1
             who = f"soak_customer_{self.rng.randrange(400)}"
-            tweet = self.stack.x.add_mention(
-                f"@{self.stack.x.brand.username} soak {self.seq}: my order is late",
-                author_handle=who,
-            )
-            self.mention_added[tweet.id] = now
+            text = f"soak {self.seq}: my order is late"
+            network = self.rng.choices(NETWORKS, weights=NETWORK_WEIGHTS)[0]
+            if network == "bluesky":
+                bluesky = self.stack.bluesky
+                post = bluesky.add_mention(f"@{bluesky.brand.handle} {text}", author_handle=who)
+                external_id = compact_id(post.uri)
+            elif network == "mastodon":
+                external_id = self.stack.mastodon.add_mention(text, author=f"{who}@soak.example").id
+            else:
+                x = self.stack.x
+                external_id = x.add_mention(f"@{x.brand.username} {text}", author_handle=who).id
+            self.mention_added[(network, external_id)] = now
 
     async def agents(self) -> None:
         """Agents claim (sometimes two at once), reply (sometimes twice), and resolve."""

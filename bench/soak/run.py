@@ -16,12 +16,14 @@ import random
 import signal
 import sys
 import tempfile
+import time
+from collections import Counter
 from pathlib import Path
 
 from bench.common import POSTGRES_ENV, _reset_postgres, machine, progress
 from bench.soak.chaos import chaos, watch
 from bench.soak.invariants import Violation, check, settle
-from bench.soak.people import AGENTS, LEAD, Soak
+from bench.soak.people import AGENTS, LEAD, NETWORKS, Soak
 from bench.soak.processes import Proxy, Replica
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.stack import SOURCE_ROOT, free_port, sandbox
@@ -79,7 +81,7 @@ async def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="carebot-soak-") as tmp_name:
         tmp = Path(tmp_name)
         url = await _database(args.database, tmp)
-        async with sandbox() as stack:
+        async with sandbox(networks=NETWORKS) as stack:
             for user in [*AGENTS, LEAD]:
                 stack.slack.add_user(user, name=user.lower())
             stack.slack.rate_limit_channel(stack.channel, per_second=1.0, burst=3)
@@ -118,7 +120,9 @@ async def run(args: argparse.Namespace) -> int:
             try:
                 for replica in replicas:
                     await replica.start()
-                soak.note(f"{args.replicas} replicas up behind the proxy")
+                soak.note(f"{args.replicas} replicas up behind the proxy; the clock starts")
+                # The minutes count from here: a slow start-up must not eat the fault window.
+                soak.started = time.monotonic()
                 watcher = asyncio.create_task(watch(soak))
                 await asyncio.gather(soak.customers(), soak.agents(), chaos(soak))
                 settled = await settle(soak, url)
@@ -154,7 +158,9 @@ def _report(soak: Soak, violations: list[Violation], tmp: Path) -> None:
         "mentions": len(soak.mention_added),
         "cards": len(soak.cards()),
         "reply_submissions": len(soak.submissions),
-        "replies_posted": len(soak.stack.x.posted_replies),
+        "mentions_by_network": dict(Counter(network for network, _ in soak.mention_added)),
+        "replies_posted": len(soak.posted_replies()),
+        "replies_posted_by_network": dict(Counter(network for network, _ in soak.posted_replies())),
         "slack_requests": len(soak.acks),
         "slack_requests_cut_by_kill": soak.proxy.cut,
         "ack_p50_ms": round(_percentile(ack_times, 0.5) * 1000, 1),
