@@ -171,9 +171,10 @@ class Soak:
             if not stormed and self.elapsed() >= storm_at:
                 stormed = True
                 self.note(f"storm: {self.args.storm} mentions in a minute")
-                per_tick = max(1, self.args.storm // 60)
-                for _ in range(60):
-                    self._mentions(per_tick)
+                # Exactly `storm` mentions, spread evenly over the minute's seconds.
+                for second in range(60):
+                    due = (second + 1) * self.args.storm // 60 - second * self.args.storm // 60
+                    self._mentions(due)
                     await asyncio.sleep(1)
                 continue
             self._mentions(1)
@@ -210,7 +211,7 @@ class Soak:
             try:
                 if roll < 0.4:
                     # Claims go to cards still unclaimed, so most of them race for a real case.
-                    claimable = [c for c in recent if _has_button(c, ActionId.CLAIM)]
+                    claimable = [c for c in recent if has_button(c, ActionId.CLAIM)]
                     await self._claim(self.rng.choice(claimable) if claimable else card)
                 elif roll < 0.8:
                     await self._reply(card)
@@ -259,7 +260,7 @@ class Soak:
         return await self._send(body, attempt)
 
 
-def _has_button(card: Any, action: ActionId) -> bool:
+def has_button(card: Any, action: ActionId) -> bool:
     """Say whether the card shows the button `action` now."""
     for block in card.blocks:
         elements = block.get("elements") or [block.get("accessory") or {}]
