@@ -29,7 +29,8 @@ from bot.preflight import (
     unreachable,
 )
 from bot.setting_values import mask
-from bot.settings import Settings, load_settings_leniently
+from bot.settings import Settings
+from bot.settings_loading import load_settings_leniently
 from storage.probe import DatabaseUnusable, probe
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2

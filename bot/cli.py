@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 from bot import __version__
 from bot.errors import CarebotError, ConfigError
 from bot.logs import configure_logging, redact
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
+from bot.settings_loading import load_settings
 from storage.probe import DatabaseUnusable
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -134,7 +135,7 @@ async def _migrate(settings: Settings) -> int:
 
 def _check(*, http: bool) -> int:
     from bot.check import run_check
-    from bot.settings import load_settings_leniently
+    from bot.settings_loading import load_settings_leniently
 
     # A bad value is one of the problems the check reports, not a reason to stop before the rest.
     settings, problems = load_settings_leniently()

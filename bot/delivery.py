@@ -5,8 +5,9 @@ A card is marked `posting` before `chat.postMessage` and `posted` after; a case 
 the next run may already be in the channel, so its card is looked up by message metadata in the
 channel's history before it is posted again (ARCHITECTURE rule 3; `bot.card_recovery`). One
 process delivers to a channel at a time (a DB lease, `bot.leases.Lease`), so replicas never post
-the same card or pace against each other. What delivery knows of its health is
-`bot.delivery_health`; every Slack call goes through `bot.slack_api`.
+the same card or pace against each other. Posting a batch of new cards is `bot.card_batch`; what
+delivery knows of its health is `bot.delivery_health`; every Slack call goes through
+`bot.slack_api`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.card import render_card
 from bot.blocks.compliance import thread_line
+from bot.card_batch import post_batch
 from bot.card_recovery import CardRecovery
 from bot.clock import Clock
 from bot.delivery_health import DeliveryStats, InstallWatch, SlackHealth
 from bot.domain import Case as CaseValue
 from bot.domain.networks import network_label
-from bot.leases import Backoff, Lease, process_id
+from bot.leases import Backoff, Lease, LeaseLost, process_id
 from bot.pacing import ChannelPacer
 from bot.slack_api import (
     SlackDeliveryError,
@@ -47,7 +49,6 @@ from storage.models import Case, CaseMessage
 log = logging.getLogger(__name__)
 
 BATCH = 100
-RECORD_GROUP = 25
 # New cards are posted this many at a time (per post in flight) between passes over thread
 # lines, follow-ups and redraws, so a backlog of new cards (1/s when paced) never starves
 # changes to posted ones: they wait ~20 s at most behind it.
@@ -62,10 +63,6 @@ MAX_BACKOFF = 10.0
 
 
 __all__ = ["DeliveryService", "LeaseLost", "process_id"]
-
-
-class LeaseLost(Exception):
-    """Another process now delivers to this channel; this one must stop posting."""
 
 
 class DeliveryService:
@@ -167,7 +164,15 @@ class DeliveryService:
                 await cards.mark_cards_posting(
                     s, case_ids=[c.id for c in batch], channel=self._channel, now=self._clock()
                 )
-            await self._post_batch(batch)
+            await post_batch(
+                batch,
+                post=self._post,
+                sessions=self._sessions,
+                channel=self._channel,
+                clock=self._clock,
+                stats=self.stats,
+                concurrency=self._concurrency,
+            )
             posted += len(batch)
             if len(batch) < size:
                 return False
@@ -347,66 +352,6 @@ class DeliveryService:
                 self.stats.rate_limited += 1
                 log.info("Slack asked us to wait %.0fs before posting", outcome.retry_after)
                 self._pacer.pause(self._channel, outcome.retry_after)
-
-    async def _post_batch(self, batch: Sequence[Case]) -> None:
-        semaphore = asyncio.Semaphore(self._concurrency)
-        done: set[int] = set()
-        in_doubt: set[int] = set()
-        refused: set[int] = set()
-        failure: Exception | None = None
-        # Posted cards are recorded in small groups, one transaction each: a crash leaves at most
-        # a group plus the posts in flight `posting`, and recovery finds those by metadata.
-        unrecorded: list[tuple[int, str, int]] = []
-        record_lock = asyncio.Lock()
-
-        async def record(*, all_of_them: bool) -> None:
-            async with record_lock:
-                if not unrecorded or (len(unrecorded) < RECORD_GROUP and not all_of_them):
-                    return
-                group = unrecorded[:]
-                unrecorded.clear()
-                async with self._sessions() as s, s.begin():
-                    await cards.record_cards_posted(s, channel=self._channel, posted=group)
-                done.update(case_id for case_id, _, _ in group)
-                self.stats.cards_posted += len(group)
-
-        async def post_one(case: Case) -> None:
-            nonlocal failure
-            async with semaphore:
-                if failure is not None:
-                    return
-                card = render_card(case_value(case), now=self._clock())
-                try:
-                    ts = await self._post(**card.as_kwargs())
-                except SlackMessageRefused as exc:
-                    # This card only (e.g. blocks Slack will never take); the rest go on.
-                    log.error("case %d: Slack refused its card (%s); not retried", case.id, exc)
-                    refused.add(case.id)
-                    self.stats.skipped += 1
-                    return
-                except SlackUnavailable as exc:
-                    # The post may have reached Slack: the case stays `posting` for recovery.
-                    in_doubt.add(case.id)
-                    failure = failure or exc
-                    return
-                except (SlackRejected, LeaseLost) as exc:
-                    failure = failure or exc
-                    return
-                unrecorded.append((case.id, ts, case.card_version))
-            await record(all_of_them=False)
-
-        await asyncio.gather(*(post_one(case) for case in batch))
-        await record(all_of_them=True)
-        if refused:
-            async with self._sessions() as s, s.begin():
-                await cards.mark_card_refused(s, case_ids=refused)
-        if failure is not None:
-            # What certainly did not reach Slack goes back to the queue, not to a history lookup.
-            async with self._sessions() as s, s.begin():
-                await cards.record_card_not_posted(
-                    s, case_ids=[c.id for c in batch if c.id not in done | in_doubt | refused]
-                )
-            raise failure
 
     async def install_broken(self, kind: str, exc: SlackInstallBroken) -> None:
         """Record an install-level refusal; alert once, where it can still be seen."""

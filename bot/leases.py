@@ -30,6 +30,10 @@ HOST = socket.gethostname()[:30]
 _LIVE: set[str] = set()
 
 
+class LeaseLost(Exception):
+    """Another process now delivers to this channel; this one must stop posting."""
+
+
 def process_id() -> str:
     """Return a new holder id for this process, unique across replicas, for leases."""
     holder = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

@@ -1,5 +1,6 @@
 """The running bot: migrate, open clients, start the sources and the scheduler with every job, and
-shut down cleanly. Serving Slack over HTTP or Socket Mode until SIGTERM/SIGINT is `bot.serve`."""
+shut down cleanly. Serving Slack over HTTP or Socket Mode until SIGTERM/SIGINT is `bot.serve`; what
+the process says of its own health (the start-up Slack probe, /healthz) is `bot.runtime_health`."""
 
 from __future__ import annotations
 
@@ -27,22 +28,14 @@ from bot.daily_digest import DAILY_CHECK, DAILY_JOB, DailyDigest, slack_poster
 from bot.delivery import DeliveryService, process_id
 from bot.deps import Deps
 from bot.digest import DigestService
-from bot.errors import SlackUnreachable
-from bot.health import (
-    FAILING,
-    HEALTH_JOB,
-    HEALTH_SLACK_TIMEOUT_SECONDS,
-    HEALTH_TICK,
-    OK,
-    HealthMonitor,
-)
+from bot.health import HEALTH_JOB, HEALTH_TICK, HealthMonitor
 from bot.inflight import InFlight
 from bot.nags import SlaChecker
 from bot.ownership import OwnershipService
 from bot.pacing import ChannelPacer
 from bot.poller import HEARTBEAT, Poller, source_checks
-from bot.preflight import config_error, probe_slack
 from bot.replies import ReplyService
+from bot.runtime_health import health_body, start_monitor
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.settler import PENDING_GRACE, ReplySettler
@@ -164,26 +157,16 @@ class Runtime:
         start watching the health of every part for /healthz."""
         assert self.deps is not None
         assert self.engine is not None
-        probe_client = build_slack_client(self.settings, retries=False, session=self._http)
-        probe_client.timeout = HEALTH_SLACK_TIMEOUT_SECONDS
-        findings = await probe_slack(self.settings, self.slack)
-        error = config_error(findings)
-        if error is not None:
-            raise error
-        failed = [f.text for f in findings if not f.ok]
-        if failed:
-            raise SlackUnreachable("; ".join(failed))
-        self.monitor = HealthMonitor(
-            settings=self.settings,
+        self.monitor = await start_monitor(
+            self.settings,
+            slack=self.slack,
+            http=self._http,
             engine=self.engine,
             sessions=self.sessions,
-            slack=probe_client,
             networks=[source.network for source in self.sources],
             clock=self.clock,
             revision=self.revision,
         )
-        self.monitor.record_slack(findings)
-        await self.monitor.refresh(slack=False)
         self.scheduler.every(HEALTH_JOB, HEALTH_TICK, self.monitor.refresh)
 
     def _build_deps(self, sources: SourceRegistry) -> Deps:
@@ -395,35 +378,15 @@ class Runtime:
 
     def health(self) -> dict[str, Any]:
         """Return the /healthz body (INTERFACE.md: status ok or degraded, a check per part)."""
-        report = (
-            self.monitor.report(ready=self.ready)
-            if self.monitor is not None
-            else {"status": "starting", "checks": {}}
+        return health_body(
+            monitor=self.monitor,
+            ready=self.ready,
+            revision=self.revision,
+            sources=self.sources.networks,
+            jobs=self.scheduler.job_ids(),
+            delivery=self.delivery,
+            socket_mode=self.socket_mode,
         )
-        body: dict[str, Any] = {
-            **report,
-            "database": {"revision": self.revision},
-            "sources": self.sources.networks,
-            "jobs": self.scheduler.job_ids(),
-        }
-        if self.ready and self.delivery is not None:
-            # What delivery met since the last probe (a token revoked, the bot removed): the
-            # probe every HEALTH_TICK says so too, but this is at once.
-            delivery = self.delivery.health().as_check()
-            if delivery["status"] != OK and body["checks"].get("slack", {}).get("status") == OK:
-                body["status"] = "degraded"
-                body["checks"]["slack"] = {"status": FAILING, "detail": str(delivery["reason"])}
-        if self.socket_mode is not None:
-            link = self.socket_mode.status()
-            body["socket_mode"] = {"connected": link.connected, "detail": link.detail}
-            if self.ready and not link.connected:
-                # Requests cannot reach the bot: Slack is as good as rejecting it.
-                body["status"] = "degraded"
-                body["checks"]["slack"] = {
-                    "status": FAILING,
-                    "detail": f"not connected to Slack over Socket Mode: {link.detail}",
-                }
-        return body
 
 
 async def _metered_poll(cost: CostTracker, poller: Poller) -> None:

@@ -17,7 +17,8 @@ import yaml
 
 import bot
 from bot.cli import parser
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
+from bot.settings_loading import load_settings
 
 REPO = Path(bot.__file__).resolve().parent.parent
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from bot.durations import format_duration, parse_business_hours, parse_duration
 from bot.errors import ConfigError
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
+from bot.settings_loading import load_settings
 
 ALL_VARS = [
     "SLACK_BOT_TOKEN",

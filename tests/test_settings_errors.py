@@ -11,7 +11,8 @@ import pytest
 
 from bot.errors import ConfigError
 from bot.setting_values import normalise_database_url
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
+from bot.settings_loading import load_settings
 
 # pydantic's own phrases, which must never reach a user.
 PYDANTIC_WORDS = ("Input should", "input is too short", "valid integer", "Field required", "ctx")
