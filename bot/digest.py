@@ -1,6 +1,6 @@
 """Digests, the queue and the App Home: the figures assembled from the SQL aggregates in
-`storage.digest` (open-case lists and counts: `storage.queue`) for a period pinned to the calendar (`bot.business_calendar`). The daily digest
-job that posts them is `bot.daily_digest`.
+`storage.digest` (open-case lists and counts: `storage.queue`) for a period pinned to the
+calendar (`bot.business_calendar`). The daily digest job that posts them is `bot.daily_digest`.
 
 A digest describes the cases *received* in its period (by post time): how many were replied to,
 resolved without a reply or are still open, how fast and how often in time the first response
