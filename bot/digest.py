@@ -1,6 +1,6 @@
 """Digests, the queue and the App Home: the figures assembled from the SQL aggregates in
-`storage.digest` for a period pinned to the calendar (`bot.business_calendar`). The daily digest
-job that posts them is `bot.daily_digest`.
+`storage.digest` (open-case lists and counts: `storage.queue`) for a period pinned to the
+calendar (`bot.business_calendar`). The daily digest job that posts them is `bot.daily_digest`.
 
 A digest describes the cases *received* in its period (by post time): how many were replied to,
 resolved without a reply or are still open, how fast and how often in time the first response
@@ -30,6 +30,7 @@ from bot.domain.digest import (
 from bot.errors import CarebotError
 from bot.sla import ResponsePolicy
 from storage import digest as queries
+from storage import queue as open_cases
 from storage.engine import SessionFactory
 
 # The calendar's names that callers have always taken from here.
@@ -117,7 +118,7 @@ class DigestService:
             )
             agents = await queries.agent_totals(s, span=window.span)
             by_reason = await queries.resolved_by_reason(s, span=window.span)
-            oldest = await queries.oldest_open(s, limit=OLDEST_OPEN)
+            oldest = await open_cases.oldest_open(s, limit=OLDEST_OPEN)
         by_network: dict[str, int] = {}
         by_priority: dict[str, int] = {}
         volume = [0] * (len(window.edges) - 1)
@@ -162,13 +163,13 @@ class DigestService:
         """Return the open cases, unclaimed first, then by deadline."""
         await self._access.require(Permission.QUEUE, user)
         async with self._sessions() as s, s.begin():
-            rows, total = await queries.open_queue(s, limit=LIST_LIMIT)
+            rows, total = await open_cases.open_queue(s, limit=LIST_LIMIT)
         return CaseList(rows, total, self._clock())
 
     async def mine(self, *, user: str, limit: int = LIST_LIMIT) -> CaseList:
         """Return `user`'s open cases by deadline."""
         async with self._sessions() as s, s.begin():
-            rows, total = await queries.open_queue(s, owner=user, limit=limit)
+            rows, total = await open_cases.open_queue(s, owner=user, limit=limit)
         return CaseList(rows, total, self._clock())
 
     async def home(self, *, user: str) -> HomeData:
@@ -181,11 +182,11 @@ class DigestService:
         due = met = 0
         by_network: dict[str, int] = {}
         async with self._sessions() as s, s.begin():
-            rows, total = await queries.open_queue(s, owner=user, limit=HOME_LIST_LIMIT)
+            rows, total = await open_cases.open_queue(s, owner=user, limit=HOME_LIST_LIMIT)
             if team:
-                counts = await queries.queue_counts(s, now=now)
+                counts = await open_cases.queue_counts(s, now=now)
                 due, met = await queries.sla_totals(s, span=today.span, now=now)
-                by_network = await queries.open_by_network(s)
+                by_network = await open_cases.open_by_network(s)
         return HomeData(
             user=user,
             mine=CaseList(rows, total, now),

@@ -13,14 +13,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import Permission
 from bot.blocks.codecs import ShareButton
-from bot.blocks.digest import (
-    Message,
-    care_usage,
-    digest_message,
-    mine_message,
-    queue_message,
-)
+from bot.blocks.digest import digest_message
 from bot.blocks.ids import ActionId, Command
+from bot.blocks.lists import Message, care_usage, mine_message, queue_message
 from bot.charts import post_charts
 from bot.deps import Deps
 from bot.digest import DEFAULT_PERIOD, USER_PERIODS, Period

@@ -25,6 +25,7 @@ WALLCLOCK = (
     "tests/e2e/test_delivery_failures.py",
     "tests/e2e/test_nags_e2e.py",
     "tests/e2e/test_demo.py",
+    "tests/e2e/test_demo_cli.py",
     "tests/e2e/test_replicas.py",
     "tests/e2e/test_cli.py",
     "tests/e2e/test_cli_setup.py",

@@ -1,11 +1,11 @@
-"""The `/care` answers as Block Kit: the digest (with a Unicode bar chart of volume per hour or
-day), the queue and "mine" lists of open cases, and the usage text. Pure functions of their
-inputs; user ids and social text are escaped, lists are cut at Slack's limits with a count of
-the rest."""
+"""The `/care digest` answer as Block Kit: the digest's figures, its Unicode charts (volume per
+hour or day, response times, SLA attainment per day), its oldest open cases and the Share button.
+Pure functions of their inputs; user ids and social text are escaped and each section is cut at
+Slack's limit. The queue and "mine" lists and the usage text are in `bot.blocks.lists`."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -13,23 +13,19 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
-    DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
     SectionBlock,
 )
 
 from bot.blocks.codecs import ShareButton
-from bot.blocks.compliance import removed_note
 from bot.blocks.ids import ActionId
-from bot.blocks.text import escape_mrkdwn, link, slack_date, truncate, user_mention
-from bot.clock import ensure_utc
+from bot.blocks.lists import Message, case_line, who
+from bot.blocks.text import escape_mrkdwn, truncate
 from bot.domain.cases import Priority
-from bot.domain.digest import AgentFigures, Bucket, CaseList, Digest, OpenCaseRow, Window
+from bot.domain.digest import AgentFigures, Bucket, Digest, Window
 from bot.domain.networks import network_label
 from bot.durations import format_duration
-
-Message = tuple[str, list[dict[str, Any]]]
 
 BAR_WIDTH = 20
 # This many empty buckets in a row fold into one `quiet` line.
@@ -37,24 +33,7 @@ QUIET_RUN = 2
 DASH = "\u2013"  # an en dash, between the ends of a folded stretch
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 AGENTS_SHOWN = 15
-EXCERPT = 80
 SECTION_LIMIT = 3000
-# A message holds 50 blocks: the list keeps room for its heading and the "and N more" line.
-MAX_LIST_BLOCKS = 45
-USAGE = (
-    "*Carebot* `/care` commands:\n"
-    "• `/care digest [today|24h|7d|30d]`: how the team is doing (leads; default 24h)\n"
-    "• `/care queue`: open cases, unclaimed first, then by deadline\n"
-    "• `/care mine`: your open cases, by deadline\n"
-    "• `/care help`: this message"
-)
-
-
-def care_usage(problem: str | None = None) -> str:
-    """Return the usage text, after the problem with what was typed when there is one."""
-    if problem is None:
-        return USAGE
-    return f":warning: {escape_mrkdwn(problem)}\n\n{USAGE}"
 
 
 def share_value(digest: Digest) -> str:
@@ -169,49 +148,12 @@ def sla_chart(digest: Digest) -> str | None:
     return "\n".join(lines)
 
 
-def _who(user: str | None) -> str:
-    if not user:
-        return "_unclaimed_"
-    try:
-        return user_mention(user)
-    except ValueError:
-        return escape_mrkdwn(user)
-
-
 def _duration(value: timedelta | None) -> str:
     return format_duration(value) if value is not None else "n/a"
 
 
 def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "n/a"
-
-
-def card_url(row: OpenCaseRow) -> str | None:
-    """Return a link to the case's card (Slack redirects it to the workspace), if posted."""
-    if row.slack_channel and row.card_ts:
-        return f"https://slack.com/archives/{row.slack_channel}/p{row.card_ts.replace('.', '')}"
-    return None
-
-
-def case_line(row: OpenCaseRow, *, now: datetime, show_owner: bool = True) -> str:
-    """Return one list line: who wrote what, the deadline and owner, and a link to the card."""
-    network = network_label(row.network)
-    excerpt = escape_mrkdwn(truncate(" ".join(row.text.split()), EXCERPT))
-    if row.content_removed:
-        excerpt = removed_note(row.content_removed)
-    url = card_url(row)
-    target = link(url, "card") if url else link(row.url, f"view on {network}")
-    urgent = ":rotating_light: " if row.priority == Priority.URGENT else ""
-    if row.due_at is None:
-        deadline = "no deadline"
-    else:
-        late = " *overdue*" if ensure_utc(row.due_at) <= ensure_utc(now) else ""
-        deadline = f"due {slack_date(row.due_at)}{late}"
-    owner = f" · {_who(row.owner)}" if show_owner else ""
-    return (
-        f"{urgent}*@{escape_mrkdwn(row.author_handle)}* on {network}: {excerpt or '_(no text)_'}\n"
-        f"{deadline}{owner} · {target}"
-    )
 
 
 def _window_text(digest: Digest) -> str:
@@ -257,7 +199,7 @@ def _by_reason(digest: Digest) -> str:
 
 def _agent_line(agent: AgentFigures) -> str:
     return (
-        f"{_who(agent.user)}: claimed {agent.claimed} · replied {agent.replied} · "
+        f"{who(agent.user)}: claimed {agent.claimed} · replied {agent.replied} · "
         f"median {_duration(agent.median_response)}"
     )
 
@@ -349,7 +291,7 @@ def digest_blocks(
         )
     if shared_by is not None:
         blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"Shared by {_who(shared_by)}")])
+            ContextBlock(elements=[MarkdownTextObject(text=f"Shared by {who(shared_by)}")])
         )
     return [block.to_dict() for block in blocks]
 
@@ -364,42 +306,3 @@ def digest_message(
 def _fit(text: str) -> str:
     # A section's text holds 3,000 characters; a code block cut short is still readable.
     return text if len(text) <= SECTION_LIMIT else truncate(text, SECTION_LIMIT)
-
-
-def case_list_message(
-    title: str, cases: CaseList, *, empty: str, show_owner: bool = True
-) -> Message:
-    """Return (text, blocks) listing open cases, one section each, with a count of the rest."""
-    shown = cases.cases[:MAX_LIST_BLOCKS]
-    rest = cases.total - len(shown)
-    text = f"{title}: {cases.total} open"
-    blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=f"*{escape_mrkdwn(title)}* ({cases.total})"))
-    ]
-    if not shown:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=empty)))
-    blocks.extend(
-        SectionBlock(
-            text=MarkdownTextObject(text=case_line(row, now=cases.now, show_owner=show_owner))
-        )
-        for row in shown
-    )
-    if rest > 0:
-        noun = "case" if rest == 1 else "cases"
-        blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"…and {rest} more open {noun}.")])
-        )
-    blocks.insert(1, DividerBlock())
-    return text, [block.to_dict() for block in blocks]
-
-
-def queue_message(cases: CaseList) -> Message:
-    """Return the `/care queue` answer."""
-    return case_list_message("Open cases, unclaimed first", cases, empty="Nothing waiting. :tada:")
-
-
-def mine_message(cases: CaseList) -> Message:
-    """Return the `/care mine` answer."""
-    return case_list_message(
-        "Your open cases", cases, empty="You have no open cases.", show_owner=False
-    )

@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blocks.digest import case_line
+from bot.blocks.lists import case_line
 from bot.blocks.text import escape_mrkdwn
 from bot.domain.digest import HomeData
 from bot.domain.networks import network_label

@@ -7,17 +7,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.blocks.codecs import ShareButton
-from bot.blocks.digest import (
-    bar,
-    bar_chart,
-    care_usage,
-    case_line,
-    digest_message,
-    queue_message,
-    share_value,
-)
+from bot.blocks.digest import bar, bar_chart, digest_message, share_value
 from bot.blocks.home import home_view
 from bot.blocks.ids import ActionId
+from bot.blocks.lists import care_usage, case_line, queue_message
 from bot.digest import period_window
 from bot.domain import (
     AgentFigures,

@@ -1,131 +1,35 @@
-"""The SLA check on real databases (SQLite, and PostgreSQL when configured): each rung once, also
-with two checkers racing; the roll-up; who is named; silence after a reply or resolve; hand-back
-when Slack is down; and the index-only selection of due cases."""
+"""The SLA check on real databases (SQLite, and PostgreSQL when configured): each rung once; the
+roll-up; who is named; silence after a reply or resolve; and the index-only selection of due
+cases. Racing checkers and what happens when Slack is down are in test_nags_delivery.py."""
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import sla_check as sla_bench
-from bot.durations import BusinessHours
 from bot.ingest import IngestService, PriorityRules
-from bot.nags import CheckResult, SlaChecker
-from bot.sla import NagStep, ResponsePolicy, start_deadline
-from bot.slack_api import (
-    SlackInstallBroken,
-    SlackMessageRefused,
-    SlackRejected,
-    SlackUnavailable,
-)
+from bot.sla import NagStep
 from bot.sources import Author, Mention
 from storage import cases as case_repo
 from storage import nags
 from storage.engine import SessionFactory, create_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import CardState, Case, CaseStatus, Priority
+from storage.models import Case, CaseStatus
 from tests.conftest import FakeClock
-
-T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-CHANNEL = "C0CARE"
-POLICY = ResponsePolicy(
-    normal=timedelta(minutes=60),
-    urgent=timedelta(minutes=15),
-    hours=BusinessHours(),
-    zone=ZoneInfo("UTC"),
+from tests.services.nag_helpers import (
+    CHANNEL,
+    POLICY,
+    T0,
+    RecordingNotifier,
+    add_case,
+    checker,
+    load,
 )
-
-
-@dataclass
-class Posted:
-    text: str
-    thread_ts: str | None
-    broadcast: bool
-
-
-@dataclass
-class RecordingNotifier:
-    """Stands in for DeliveryService.notify: records posts, or fails like Slack can."""
-
-    posts: list[Posted] = field(default_factory=list)
-    fail_with: Exception | None = None
-    fail_after: int = 0
-
-    async def notify(
-        self, text: str, *, thread_ts: str | None = None, broadcast: bool = False
-    ) -> str:
-        if self.fail_with is not None and len(self.posts) >= self.fail_after:
-            raise self.fail_with
-        # Yield like a real HTTP call, so racing checkers interleave.
-        await asyncio.sleep(0)
-        self.posts.append(Posted(text, thread_ts, broadcast))
-        return f"1700000000.{len(self.posts):06d}"
-
-    def thread(self, ts: str) -> list[Posted]:
-        return [p for p in self.posts if p.thread_ts == ts]
-
-    def channel(self) -> list[Posted]:
-        return [p for p in self.posts if p.thread_ts is None]
-
-
-def checker(
-    sessions: SessionFactory, clock: FakeClock, notifier: RecordingNotifier, **kwargs: Any
-) -> SlaChecker:
-    return SlaChecker(sessions=sessions, clock=clock, policy=POLICY, notifier=notifier, **kwargs)
-
-
-async def add_case(
-    sessions: SessionFactory,
-    n: int,
-    *,
-    posted_at: datetime = T0,
-    urgent: bool = False,
-    card: bool = True,
-    **overrides: Any,
-) -> Case:
-    deadline = start_deadline(POLICY, start=posted_at, urgent=urgent)
-    values: dict[str, Any] = {
-        "network": "x",
-        "external_id": f"tweet-{n}",
-        "conversation_id": f"tweet-{n}",
-        "author_id": f"author-{n}",
-        "author_handle": f"customer{n}",
-        "author_name": f"Customer {n}",
-        "text": "@acme where is my parcel?",
-        "url": f"https://x.com/customer{n}/status/tweet-{n}",
-        "posted_at": posted_at,
-        "ingested_at": posted_at,
-        "last_customer_at": posted_at,
-        "priority": Priority.URGENT if urgent else Priority.NORMAL,
-        "status": CaseStatus.OPEN,
-        "due_at": deadline.due_at,
-        "next_nag_at": deadline.first_nag_at,
-        "nag_step": 0,
-        "card_version": 1,
-        "card_state": CardState.POSTED if card else CardState.PENDING,
-        "slack_channel": CHANNEL if card else None,
-        "card_ts": f"1600000000.{n:06d}" if card else None,
-    }
-    values.update(overrides)
-    case = Case(**values)
-    async with sessions() as s, s.begin():
-        s.add(case)
-    return case
-
-
-async def load(sessions: SessionFactory, case_id: int) -> Case:
-    async with sessions() as s:
-        case = await s.get(Case, case_id)
-    assert case is not None
-    return case
 
 
 async def test_an_untouched_case_climbs_the_ladder_once(
@@ -306,129 +210,6 @@ async def test_five_breaches_are_five_broadcasts(
     assert (result.breaches, result.rolled_up) == (5, False)
     assert notifier.channel() == []
     assert [p.broadcast for p in notifier.posts] == [True] * 5
-
-
-async def test_two_checkers_racing_post_each_rung_once(
-    sessions: SessionFactory, clock: FakeClock
-) -> None:
-    for n in range(1, 31):
-        await add_case(sessions, n, posted_at=T0 + timedelta(seconds=n))
-    notifier = RecordingNotifier()
-    first = checker(sessions, clock, notifier, batch=7)
-    second = checker(sessions, clock, notifier, batch=7)
-    results: list[CheckResult] = []
-    for minute in range(40, 200, 5):
-        clock.now = T0 + timedelta(minutes=minute)
-        results += await asyncio.gather(first.run_once(), second.run_once())
-    # Each replica rolls up the breaches it won; what matters is one post per rung per case.
-    assert len([p for p in notifier.posts if p.thread_ts is not None]) == 30 * 5
-    for n in range(1, 31):
-        assert len(notifier.thread(f"1600000000.{n:06d}")) == 5
-    assert sum(r.posted for r in results) == 150
-
-
-async def test_slack_down_hands_the_rung_back_for_the_next_check(
-    sessions: SessionFactory, clock: FakeClock
-) -> None:
-    case = await add_case(sessions, 1)
-    await add_case(sessions, 2)
-    notifier = RecordingNotifier(fail_with=SlackUnavailable("Slack answered 503"), fail_after=1)
-    check = checker(sessions, clock, notifier)
-    clock.now = T0 + timedelta(minutes=60)
-    result = await check.run_once()
-    assert (result.posted, result.handed_back) == (1, 1)
-    notifier.fail_with = None
-    clock.now += timedelta(seconds=30)
-    assert (await check.run_once()).posted == 1
-    assert len(notifier.posts) == 2
-    assert (await load(sessions, case.id)).nag_step == NagStep.BREACH
-
-
-async def test_a_refused_nag_is_not_retried(sessions: SessionFactory, clock: FakeClock) -> None:
-    # Refused for good, for this message only (issue 14: a deleted card's thread_not_found is
-    # not such a refusal any more; see the tests below).
-    case = await add_case(sessions, 1)
-    notifier = RecordingNotifier(fail_with=SlackMessageRefused("msg_too_long"))
-    check = checker(sessions, clock, notifier)
-    clock.now = T0 + timedelta(minutes=45)
-    assert (await check.run_once()).posted == 0
-    assert (await load(sessions, case.id)).nag_step == NagStep.WARNING
-
-
-@pytest.mark.parametrize(
-    "refusal",
-    [
-        SlackRejected("rate_limited"),
-        SlackInstallBroken("not_in_channel"),
-        SlackInstallBroken("invalid_auth"),
-        SlackMessageRefused("thread_not_found"),
-    ],
-    ids=["old-style rejection", "not_in_channel", "invalid_auth", "card deleted"],
-)
-async def test_a_nag_slack_refuses_for_now_is_handed_back_never_dropped(
-    sessions: SessionFactory, clock: FakeClock, refusal: Exception
-) -> None:
-    case = await add_case(sessions, 1)
-    notifier = RecordingNotifier(fail_with=refusal)
-    check = checker(sessions, clock, notifier)
-    clock.now = T0 + timedelta(minutes=45)
-    result = await check.run_once()
-    assert (result.posted, result.handed_back) == (0, 1)
-    assert (await load(sessions, case.id)).nag_step == 0
-    notifier.fail_with = None
-    clock.now += timedelta(seconds=30)
-    assert (await check.run_once()).posted == 1
-    assert (await load(sessions, case.id)).nag_step == NagStep.WARNING
-
-
-async def test_a_nag_decided_before_a_claim_names_the_owner_when_posted(
-    sessions: SessionFactory, clock: FakeClock
-) -> None:
-    case = await add_case(sessions, 1)
-    notifier = RecordingNotifier()
-    check = checker(sessions, clock, notifier)
-    clock.now = T0 + timedelta(minutes=45)
-    won = await check._claim_due(clock.now, CheckResult())  # decided while unclaimed
-    assert [n.owner for n in won] == [None]
-    async with sessions() as s, s.begin():
-        assert await case_repo.claim(s, case_id=case.id, user="U0ANA", now=clock.now)
-    await check._post(won, CheckResult())
-    (post,) = notifier.posts
-    assert "Nobody has claimed" not in post.text
-    assert "<@U0ANA>" in post.text
-
-
-async def test_a_nag_decided_before_a_resolve_is_not_posted(
-    sessions: SessionFactory, clock: FakeClock
-) -> None:
-    case = await add_case(sessions, 1)
-    notifier = RecordingNotifier()
-    check = checker(sessions, clock, notifier)
-    clock.now = T0 + timedelta(minutes=45)
-    won = await check._claim_due(clock.now, CheckResult())
-    async with sessions() as s, s.begin():
-        assert await case_repo.resolve(s, case_id=case.id, user="U0ANA", reason=None, now=clock.now)
-    result = CheckResult()
-    await check._post(won, result)
-    assert notifier.posts == []
-    assert result.cancelled == 1
-
-
-async def test_a_case_without_a_card_waits_for_it(
-    sessions: SessionFactory, clock: FakeClock
-) -> None:
-    case = await add_case(sessions, 1, card=False)
-    notifier = RecordingNotifier()
-    check = checker(sessions, clock, notifier)
-    clock.now = T0 + timedelta(minutes=50)
-    await check.run_once()
-    assert notifier.posts == []
-    async with sessions() as s, s.begin():
-        row = await s.get(Case, case.id)
-        assert row is not None
-        row.card_state, row.slack_channel, row.card_ts = CardState.POSTED, CHANNEL, "1.000001"
-    await check.run_once()
-    assert [p.thread_ts for p in notifier.posts] == ["1.000001"]
 
 
 async def test_only_due_cases_are_examined(sessions: SessionFactory, clock: FakeClock) -> None:

@@ -1,36 +1,28 @@
 """`FakeX`: the sandbox X API v2 served on 127.0.0.1, and its endpoints.
 
-Every request is recorded and passes one middleware (latency, outages, queued failures, rate-limit
-windows with X's `x-rate-limit-*` headers) before its endpoint: `users/me`, the mentions and user
-timelines, post lookup (one or many) and post creation. Bearer and OAuth 1.0a credentials are
-checked (the consumer key and access token; signatures are not verified).
+Every request passes the middleware of `XGate` (`gate`: recording, latency, outages, queued
+failures, rate-limit windows, credentials) before its endpoint here: `users/me`, the mentions and
+user timelines, post lookup (one or many) and post creation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
-import json
 from typing import Any
-from urllib.parse import unquote
 
 from aiohttp import web
 
 from bot.clock import ensure_utc
 from bot.sandbox.loopback import LoopbackServer
+from bot.sandbox.x.gate import XGate
 from bot.sandbox.x.models import (
     _ESCAPES,
     _LOOKUP_MAX,
     _NOT_REPLIABLE,
-    _OAUTH_PARAM,
-    _RATE_LIMITS,
-    _RECORDED_HEADERS,
     _TOO_LONG,
-    _WINDOW_SECONDS,
     FakeTweet,
-    Handler,
     PostedReply,
-    RecordedRequest,
     _base36,
     _fields,
     _id_param,
@@ -40,16 +32,13 @@ from bot.sandbox.x.models import (
     _kind,
     _not_found,
     _problem,
-    _rate_headers,
     _Reject,
     _time_param,
-    _Window,
 )
-from bot.sandbox.x.state import XState
 from bot.sources.x_text import X_REPLY_LIMIT, x_weighted_length
 
 
-class FakeX(XState, LoopbackServer):
+class FakeX(XGate, LoopbackServer):
     """An in-memory X API v2 served on 127.0.0.1; point `CAREBOT_X_API_URL` at `api_url`."""
 
     def app(self) -> web.Application:
@@ -68,131 +57,7 @@ class FakeX(XState, LoopbackServer):
         """Return the base URL to use as `CAREBOT_X_API_URL`."""
         return self.base_url
 
-    # -- HTTP ------------------------------------------------------------------------------------
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        body: Any = None
-        if request.can_read_body:
-            raw = await request.read()
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-        if request.path.endswith("/mentions"):
-            self.mention_requests += 1
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        window = self._window(request)
-        try:
-            response = await self._guarded(request, handler, window)
-        except _Reject as rejection:
-            response = web.json_response(rejection.body, status=rejection.status)
-        except web.HTTPException as exc:
-            response = web.json_response(
-                {"errors": [{"message": "Sorry, that page does not exist", "code": 34}]},
-                status=exc.status,
-            )
-        if window is not None and "x-rate-limit-limit" not in response.headers:
-            response.headers.update(_rate_headers(window))
-        self.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                json=body,
-                headers={h: request.headers[h] for h in _RECORDED_HEADERS if h in request.headers},
-                status=response.status,
-            )
-        )
-        return response
-
-    async def _guarded(
-        self, request: web.Request, handler: Handler, window: _Window | None
-    ) -> web.StreamResponse:
-        if self._outage_status is not None:
-            raise _Reject(self._outage_status, _problem(self._outage_status))
-        failure = next(
-            (
-                f
-                for f in self._failures
-                if f.count > 0
-                and request.path.startswith(f.path_prefix)
-                and f.method in (None, request.method)
-            ),
-            None,
-        )
-        if failure is not None:
-            failure.count -= 1
-            if failure.status == 429:
-                reset = int(self._now_epoch() + failure.reset_in)
-                response = web.json_response(_problem(429), status=429)
-                response.headers.update(
-                    {
-                        "x-rate-limit-limit": str(window.limit if window else 0),
-                        "x-rate-limit-remaining": "0",
-                        "x-rate-limit-reset": str(reset),
-                    }
-                )
-                return response
-            raise _Reject(failure.status, _problem(failure.status))
-        if window is not None:
-            if self.enforce_rate_limits and window.used >= window.limit:
-                raise _Reject(429, _problem(429))
-            window.used += 1
-        return await handler(request)
-
-    def _now_epoch(self) -> float:
-        return ensure_utc(self.clock()).timestamp()
-
-    def _window(self, request: web.Request) -> _Window | None:
-        if request.path == "/2/users/me":
-            key = "me"
-        elif request.path.endswith("/mentions"):
-            key = "mentions"
-        elif request.path == "/2/tweets" and request.method == "POST":
-            key = "create"
-        elif request.path.startswith("/2/tweets/"):
-            key = "tweet"
-        elif request.path == "/2/tweets":
-            key = "lookup"
-        elif request.path.endswith("/tweets") and request.path.startswith("/2/users/"):
-            key = "timeline"
-        else:
-            return None
-        now = int(self._now_epoch())
-        window = self._windows.get(key)
-        if window is None or now >= window.reset:
-            window = _Window(limit=_RATE_LIMITS[key], reset=now + _WINDOW_SECONDS)
-            self._windows[key] = window
-        return window
-
-    def _authenticate(self, request: web.Request, *, user_only: bool) -> None:
-        header = request.headers.get("Authorization", "")
-        scheme, _, credentials = header.partition(" ")
-        if scheme == "Bearer" and not self._revoked and credentials == self.bearer_token:
-            if user_only:
-                raise _Reject(
-                    403,
-                    {
-                        "title": "Unsupported Authentication",
-                        "detail": "Authenticating with OAuth 2.0 Application-Only is forbidden "
-                        "for this endpoint.  Supported authentication types are "
-                        "[OAuth 1.0a User Context, OAuth 2.0 User Context].",
-                        "type": "https://api.twitter.com/2/problems/unsupported-authentication",
-                        "status": 403,
-                    },
-                )
-            return
-        if scheme == "OAuth" and not self._revoked:
-            params = {k: unquote(v) for k, v in _OAUTH_PARAM.findall(credentials)}
-            if (
-                params.get("oauth_consumer_key") == self.api_key
-                and params.get("oauth_token") == self.access_token
-                and params.get("oauth_signature")
-            ):
-                return
-        raise _Reject(401, _problem(401))
+    # -- Endpoints (behind `XGate._middleware`) ---------------------------------------------------
 
     async def _users_me(self, request: web.Request) -> web.StreamResponse:
         self._authenticate(request, user_only=True)
