@@ -3,19 +3,50 @@ set) and a controllable clock."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.engine import SessionFactory, create_engine, session_factory
-from storage.migrate import upgrade
+from storage.migrate import head_revision, upgrade
 
-POSTGRES_URL = os.environ.get("CAREBOT_TEST_POSTGRES_URL")
+
+def _own_postgres(url: str | None) -> str | None:
+    """Return the PostgreSQL test database this process may use: the configured one, or under
+    pytest-xdist (`make unit` runs `-n 4`) a database of the worker's own beside it, created
+    when missing, so workers never empty each other's tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if url is None or worker is None:
+        return url
+    base, _, name = url.rpartition("/")
+    own = f"{name}_{worker}"
+
+    async def create() -> None:
+        admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            async with admin.connect() as conn:
+                exists = await conn.scalar(
+                    text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own}
+                )
+                if not exists:
+                    await conn.execute(text(f'CREATE DATABASE "{own}"'))
+        finally:
+            await admin.dispose()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, create()).result()
+    return f"{base}/{own}"
+
+
+POSTGRES_URL = _own_postgres(os.environ.get("CAREBOT_TEST_POSTGRES_URL"))
 DB_KINDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
 
 # Tests that wait on real clocks (bot processes, outages, paced delivery, nag ladders): `make
@@ -96,20 +127,80 @@ def database_url(kind: str, tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=DB_KINDS)
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database URL, once per database kind under test."""
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """Each database kind under test."""
     kind: str = request.param
-    if kind == "postgres":
-        assert POSTGRES_URL is not None
-        await reset_postgres(POSTGRES_URL)
-    return database_url(kind, tmp_path)
+    return kind
 
 
 @pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    """A migrated engine on each database kind."""
-    eng = create_engine(db_url)
-    await upgrade(eng)
+async def db_url(db_kind: str, tmp_path: Path) -> str:
+    """An empty database URL, once per database kind under test."""
+    if db_kind == "postgres":
+        assert POSTGRES_URL is not None
+        await reset_postgres(POSTGRES_URL)
+    return database_url(db_kind, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once a session, which `engine` copies for each test."""
+    path = tmp_path_factory.mktemp("migrated") / "carebot-template.db"
+
+    async def migrate() -> None:
+        eng = create_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade(eng)
+        await eng.dispose()
+
+    # Its own thread, so the migration's event loop never meets pytest-asyncio's.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, migrate()).result()
+    return path
+
+
+async def empty_migrated_postgres(url: str) -> None:
+    """Leave the PostgreSQL test database migrated to head and empty: its tables are truncated
+    when it already is at head (a migration each test would cost more than the test), and it is
+    rebuilt from nothing otherwise."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            at = await conn.scalar(text("SELECT to_regclass('public.alembic_version')::text"))
+            version = (
+                await conn.scalar(text("SELECT version_num FROM alembic_version"))
+                if at is not None
+                else None
+            )
+            if version == head_revision():
+                tables = (
+                    await conn.scalars(
+                        text(
+                            "SELECT quote_ident(tablename) FROM pg_tables "
+                            "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                        )
+                    )
+                ).all()
+                await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                return
+    finally:
+        await engine.dispose()
+    await reset_postgres(url)
+    migrated = create_engine(url)
+    await upgrade(migrated)
+    await migrated.dispose()
+
+
+@pytest.fixture
+async def engine(db_kind: str, tmp_path: Path, migrated_sqlite: Path) -> AsyncIterator[AsyncEngine]:
+    """A migrated, empty engine on each database kind."""
+    if db_kind == "postgres":
+        assert POSTGRES_URL is not None
+        await empty_migrated_postgres(POSTGRES_URL)
+        eng = create_engine(POSTGRES_URL)
+    else:
+        path = tmp_path / "carebot-test.db"
+        shutil.copyfile(migrated_sqlite, path)
+        eng = create_engine(f"sqlite+aiosqlite:///{path}")
     yield eng
     await eng.dispose()
 

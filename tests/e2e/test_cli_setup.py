@@ -16,12 +16,12 @@ import pytest
 import bot
 from bot.sandbox.stack import Sandbox, free_port
 from storage.migrate import head_revision
+from tests.conftest import POSTGRES_URL
 
 REPO = Path(bot.__file__).resolve().parent.parent
 COMMAND_TIMEOUT = 30.0
 NOWHERE = "http://127.0.0.1:9"
 PYDANTIC_WORDS = ("Input should", "input is too short", "Traceback", "validation error")
-POSTGRES_URL = os.environ.get("CAREBOT_TEST_POSTGRES_URL")
 
 
 @dataclass(slots=True)

@@ -6,7 +6,6 @@ Mastodon's stream."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from contextlib import AsyncExitStack
 
@@ -15,9 +14,8 @@ from sqlalchemy import select
 
 from bot.sandbox.stack import RunningBot, Sandbox, running_bot, sandbox
 from storage.models import Lease
+from tests.conftest import POSTGRES_URL
 from tests.e2e.helpers import assert_one_card_each, cards
-
-POSTGRES_URL = os.environ.get("CAREBOT_TEST_POSTGRES_URL")
 
 pytestmark = pytest.mark.skipif(
     POSTGRES_URL is None, reason="CAREBOT_TEST_POSTGRES_URL is not set (CI sets it)"

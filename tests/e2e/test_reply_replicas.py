@@ -5,7 +5,6 @@ after a stall on X. The sandbox X holds one post, the thread says it once."""
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 import aiohttp
@@ -16,8 +15,8 @@ from bot.blocks.ids import ActionId, BlockId
 from bot.sandbox.simulator import SlackSimulator, form_body, signed_headers
 from bot.sandbox.stack import SIGNING_SECRET, Sandbox, running_bot
 from storage.models import Reply, ReplyState
+from tests.conftest import POSTGRES_URL
 
-POSTGRES_URL = os.environ.get("CAREBOT_TEST_POSTGRES_URL")
 AGENT = "U0AGENT1"
 TEXT = "Thanks for waiting, Dana: your refund is on its way."
 
