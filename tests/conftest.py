@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -17,6 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.engine import SessionFactory, create_engine, session_factory
 from storage.migrate import head_revision, upgrade
+
+
+def run_apart(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` to the end on an event loop of its own thread, so it never meets
+    pytest-asyncio's loop (set-up done before or outside any test)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, work).result()
 
 
 def _own_postgres(url: str | None) -> str | None:
@@ -41,8 +49,7 @@ def _own_postgres(url: str | None) -> str | None:
         finally:
             await admin.dispose()
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, create()).result()
+    run_apart(create())
     return f"{base}/{own}"
 
 
@@ -152,9 +159,7 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
         await upgrade(eng)
         await eng.dispose()
 
-    # Its own thread, so the migration's event loop never meets pytest-asyncio's.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, migrate()).result()
+    run_apart(migrate())
     return path
 
 

@@ -1,7 +1,8 @@
-"""The sources registry: one `NetworkSpec` per network (its label, icon, variables and a factory
-that builds its `Source` from `Settings`), and `SourceRegistry`, the configured sources keyed by
-network. Services look a case's source up here by `case.network`; nothing else knows which
-networks exist, so adding one is an adapter, its settings, its sandbox fake and one spec below.
+"""The sources registry: one `NetworkSpec` per network (its variables and a factory that builds
+its `Source` from `Settings`; its label and icon come from `bot/domain/networks.py`), and
+`SourceRegistry`, the configured sources keyed by network. Services look a case's source up here
+by `case.network`, so adding a network is an adapter, its settings, its sandbox fake, one spec
+below and its mark in the domain (the full list is in `bot/sources/__init__.py`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.clock import Clock, utc_now
-from bot.domain.networks import MARKS
+from bot.domain.networks import network_icon, network_label
 from bot.errors import SourceError
 from bot.settings import Settings
 from bot.sources.base import Source
@@ -34,11 +35,19 @@ class NetworkSpec:
     """One network Carebot can read and reply on, and how it is switched on."""
 
     key: str  # the `network` value stored on cases
-    label: str  # as people write it
-    icon: str  # a standard Slack emoji
     variables: tuple[str, ...]  # what turns it on, for messages and `carebot check`
     enabled: Callable[[Settings], bool]
     build: SourceFactory
+
+    @property
+    def label(self) -> str:
+        """Return the network's name as people write it (bot/domain/networks.py)."""
+        return network_label(self.key)
+
+    @property
+    def icon(self) -> str:
+        """Return the standard Slack emoji that marks the network's cards."""
+        return network_icon(self.key)
 
 
 def _build_x(settings: Settings, context: SourceContext) -> Source:
@@ -89,8 +98,6 @@ def _secret(value: Any) -> str | None:
 NETWORKS: tuple[NetworkSpec, ...] = (
     NetworkSpec(
         key="x",
-        label=MARKS["x"].label,
-        icon=MARKS["x"].icon,
         variables=(
             "X_BEARER_TOKEN",
             "X_API_KEY",
@@ -103,16 +110,12 @@ NETWORKS: tuple[NetworkSpec, ...] = (
     ),
     NetworkSpec(
         key="bluesky",
-        label=MARKS["bluesky"].label,
-        icon=MARKS["bluesky"].icon,
         variables=("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD"),
         enabled=lambda s: s.bluesky_enabled,
         build=_build_bluesky,
     ),
     NetworkSpec(
         key="mastodon",
-        label=MARKS["mastodon"].label,
-        icon=MARKS["mastodon"].icon,
         variables=("MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN"),
         enabled=lambda s: s.mastodon_enabled,
         build=_build_mastodon,
