@@ -25,6 +25,7 @@ from bench.soak.chaos import chaos, watch
 from bench.soak.invariants import Violation, check, settle
 from bench.soak.people import AGENTS, LEAD, NETWORKS, Soak
 from bench.soak.processes import Proxy, Replica
+from bench.soak.tally import by_minute, tally
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.stack import SOURCE_ROOT, free_port, sandbox
 from storage.engine import create_engine
@@ -167,6 +168,8 @@ def _report(soak: Soak, violations: list[Violation], tmp: Path) -> None:
         "ack_p99_ms": round(_percentile(ack_times, 0.99) * 1000, 1),
         "mention_to_card_p50_s": round(_percentile(latencies, 0.5), 2),
         "mention_to_card_p99_s": round(_percentile(latencies, 0.99), 2),
+        "slack_calls": tally(soak.stack.slack.calls),
+        "slack_taken_by_minute": by_minute(soak.stack.slack.calls),
         "faults": dict(soak.faults),
         "kills": sum(r.kills for r in soak.replicas),
         "peak_rss_mib": round(
