@@ -26,7 +26,10 @@ async def publish_change(delivery: DeliveryService, case: Case, event: CaseEvent
         return  # delivery will post the card as the row is now, then the line
     try:
         await delivery.update_card(case)
-        await delivery.post_card_lines(case_id=case.id)
+        # The line goes out now if this process delivers to the channel; otherwise the one
+        # that does posts it within its next tick (a second), paced with everything else.
+        if await delivery.delivers_here():
+            await delivery.post_card_lines(case_id=case.id)
     except SlackDeliveryError as exc:
         # The change itself is committed; only its display is late. Delivery catches up.
         log.warning("case %d: card not redrawn yet (%s)", case.id, exc)

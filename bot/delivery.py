@@ -314,6 +314,23 @@ class DeliveryService:
         else:
             log.info("case %d: the card of this closed case is gone (%s)", case.id, exc)
 
+    async def delivers_here(self) -> bool:
+        """Say whether this process delivers to the channel now (taking the lease if it is free).
+
+        Posts that can wait for the holder (thread lines queued by a click on another replica)
+        are left to it, so one pacer spends the channel's message a second instead of several
+        processes earning each other 429s."""
+        return await self._lease.hold_for(timedelta(0))
+
+    async def nags_may_go(self) -> bool:
+        """Say whether nags may be posted now: only by the process that delivers to the channel,
+        and only while no new card waits for it. A customer without a card cannot be answered
+        at all; one whose card is up and overdue is at least in front of the team."""
+        if not await self.delivers_here():
+            return False
+        async with self._sessions() as s:
+            return not await cards.cards_waiting(s)
+
     async def notify(
         self, text: str, *, thread_ts: str | None = None, broadcast: bool = False
     ) -> str:

@@ -9,13 +9,18 @@ install broken, the card deleted and being posted anew) is handed back for the n
 dropped; a crash between recording and posting loses that one message rather than ever posting it
 twice. Each rung is decided again from the row just before it is posted, so a claim, reply or
 resolve in between changes its words (the new owner) or cancels it.
+
+The channel takes about one message a second, and new cards come first: the runtime gates the
+check (`gate`, `DeliveryService.nags_may_go`) so nags are posted only by the process that
+delivers cards, and never while a new card waits. A shut gate claims nothing (the next check
+decides afresh, so stale rungs collapse); one that shuts mid-check hands the rest back.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -85,6 +90,9 @@ class CheckResult:
     lost: int = 0
     handed_back: int = 0
     cancelled: int = 0
+    # The check found the channel busy with new cards (see `SlaChecker`'s `gate`) and left
+    # what was due, or the rest of it, for a later check.
+    deferred: bool = False
 
 
 def lead_mentions(leads: Sequence[str]) -> str:
@@ -167,7 +175,12 @@ class SlaChecker:
         notifier: Notifier,
         leads: Sequence[str] = (),
         batch: int = BATCH,
+        gate: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
+        """`gate`, when given, is asked before the check and before each nag whether nags may
+        go out now (`DeliveryService.nags_may_go`: only where cards are delivered, and never
+        while a new card waits for the channel's one message a second)."""
+        self._gate = gate
         self._sessions = sessions
         self._clock = clock
         self._ladder = Ladder(policy)
@@ -179,6 +192,11 @@ class SlaChecker:
         """Record and post every rung due now; return what was done."""
         now = self._clock()
         result = CheckResult()
+        if not await self._may_post():
+            # Nothing is claimed: the next check decides afresh, so rungs that went stale while
+            # cards came first collapse (a warning that is now a breach is posted as the breach).
+            result.deferred = True
+            return result
         won = await self._claim_due(now, result)
         if won:
             await self._post(won, result)
@@ -280,6 +298,13 @@ class SlaChecker:
             except SlackRejected as exc:
                 log.error("Slack refused the breach roll-up: %s", exc)
         for index, decided in enumerate(won):
+            if index and not await self._may_post():
+                # A new card came in meanwhile: it goes first; these wait for the next check.
+                log.info("new cards go first; %d nag(s) wait for them", len(won) - index)
+                await self._unclaim(won[index:])
+                result.handed_back += len(won) - index
+                result.deferred = True
+                return
             nag = await self._decide_again(decided)
             if nag is None:
                 result.cancelled += 1
@@ -331,8 +356,14 @@ class SlaChecker:
         if case is not None:
             await gone(case, exc)
 
+    async def _may_post(self) -> bool:
+        return self._gate is None or await self._gate()
+
     async def _hand_back(self, unposted: Sequence[Nag], exc: Exception) -> None:
         log.warning("Slack unavailable (%s); %d nag(s) wait for the next check", exc, len(unposted))
+        await self._unclaim(unposted)
+
+    async def _unclaim(self, unposted: Sequence[Nag]) -> None:
         async with self._sessions() as s, s.begin():
             for nag in unposted:
                 await nags.unclaim_step(

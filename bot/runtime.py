@@ -254,6 +254,7 @@ class Runtime:
             policy=policy,
             notifier=self.delivery,
             leads=settings.leads,
+            gate=self.delivery.nags_may_go,
         )
         self.scheduler.every(SLA_JOB, settings.sla_check_interval, sla.run_once)
         self.settler = ReplySettler(

@@ -29,6 +29,14 @@ async def cases_needing_cards(session: AsyncSession, *, limit: int) -> Sequence[
     return rows.all()
 
 
+async def cards_waiting(session: AsyncSession) -> bool:
+    """Say whether any case waits for its card (never tried, or tried and in doubt)."""
+    waiting = await session.scalar(
+        select(Case.id).where(Case.card_state.in_((CardState.PENDING, CardState.POSTING))).limit(1)
+    )
+    return waiting is not None
+
+
 async def cards_in_doubt(session: AsyncSession) -> Sequence[Case]:
     """Return cases whose card post was attempted but never recorded (it may be in Slack)."""
     rows = await session.scalars(
