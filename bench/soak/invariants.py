@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from bench.soak.people import ACK_LIMIT, REPLY_MARKER, Soak
+from bench.soak.tally import NAG_PREFIXES
 from storage.engine import create_engine, session_factory
 from storage.models import CardState, Case, CaseMessage, Event, Reply, ReplyState
 
@@ -128,7 +129,9 @@ async def check(soak: Soak, url: str, stuck: dict[str, list[int]]) -> list[Viola
                 )
     for card in soak.cards():
         lines = Counter(
-            m.text for m in slack.thread(channel, card.ts) if m.text and _is_nag(m.text)
+            m.text
+            for m in slack.thread(channel, card.ts)
+            if m.text and m.text.startswith(NAG_PREFIXES)
         )
         for line, count in lines.items():
             if count > 1:
@@ -156,7 +159,3 @@ async def check(soak: Soak, url: str, stuck: dict[str, list[int]]) -> list[Viola
                     )
                 )
     return found
-
-
-def _is_nag(text: str) -> bool:
-    return text.startswith((":hourglass_flowing_sand:", ":red_circle:", ":bell:"))

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.sandbox.slack.records import SlackCall
 
+# How bot/nags.py begins every rung (warning, breach, reminder) and the roll-up.
 NAG_PREFIXES = (":hourglass_flowing_sand:", ":red_circle:", ":bell:")
 
 

@@ -9,7 +9,6 @@ import copy
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,9 +22,10 @@ from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.slack import FakeSlack, StoredMessage
 from bot.sandbox.stack import RunningBot, Sandbox, sandbox
 from storage.engine import SessionFactory
-from storage.models import CardLine, CardState, Case, CaseStatus, Priority
+from storage.models import CardLine, CardState, Case
 from tests.conftest import FakeClock
 from tests.e2e.helpers import bot_with_simulator, cards, only_case
+from tests.factories import pending_case
 
 AGENT = "U0AGENT1"
 
@@ -129,34 +129,15 @@ async def test_redraws_are_not_starved_by_a_backlog_of_new_cards(
             pacer=ChannelPacer(per_second=None),
         )
         async with sessions() as s, s.begin():
-            s.add(_case(0, clock.now))
+            s.add(pending_case(0, clock.now))
         await delivery.run_once()
         async with sessions() as s, s.begin():
             await s.execute(
                 update(Case).values(owner=AGENT, card_version=2, card_dirty_at=clock.now)
             )
-            s.add_all(_case(n, clock.now) for n in range(1, PENDING_SLICE * 3 + 1))
+            s.add_all(pending_case(n, clock.now) for n in range(1, PENDING_SLICE * 3 + 1))
         await delivery.run_once()
         calls = [c.method for c in fake.calls if c.method in {"chat.postMessage", "chat.update"}]
         assert calls.count("chat.postMessage") == PENDING_SLICE * 3 + 1
         # The redraw went out after one slice of new cards, not behind the whole backlog.
         assert calls.index("chat.update") <= PENDING_SLICE + 1
-
-
-def _case(n: int, now: datetime) -> Case:
-    return Case(
-        network="x",
-        external_id=str(1000 + n),
-        conversation_id=str(1000 + n),
-        author_id="42",
-        author_handle=f"c{n}",
-        author_name=f"C {n}",
-        text=f"@acme help {n}",
-        url=f"https://x.com/i/status/{1000 + n}",
-        posted_at=datetime(2026, 11, 23, 11, 0, n % 60, tzinfo=UTC),
-        ingested_at=now,
-        last_customer_at=now,
-        priority=Priority.NORMAL,
-        status=CaseStatus.OPEN,
-        card_state=CardState.PENDING,
-    )

@@ -8,7 +8,6 @@ racing it for the same second."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
@@ -21,8 +20,9 @@ from bot.pacing import ChannelPacer
 from bot.sandbox.slack import FakeSlack
 from storage.engine import SessionFactory
 from storage.mapping import case_value
-from storage.models import CardLine, CardState, Case, CaseStatus, Priority
+from storage.models import CardLine, CardState, Case
 from tests.conftest import FakeClock
+from tests.factories import pending_case
 
 CHANNEL = "C0CARE"
 AGENT = "U0AGENT1"
@@ -48,32 +48,13 @@ def _delivery(
     )
 
 
-def _case(n: int, now: datetime) -> Case:
-    return Case(
-        network="x",
-        external_id=str(2000 + n),
-        conversation_id=str(2000 + n),
-        author_id="42",
-        author_handle=f"c{n}",
-        author_name=f"C {n}",
-        text=f"@acme help {n}",
-        url=f"https://x.com/i/status/{2000 + n}",
-        posted_at=datetime(2026, 11, 23, 11, 0, n, tzinfo=UTC),
-        ingested_at=now,
-        last_customer_at=now,
-        priority=Priority.NORMAL,
-        status=CaseStatus.OPEN,
-        card_state=CardState.PENDING,
-    )
-
-
 async def test_nags_wait_for_new_cards_and_for_the_delivering_process(
     fake: FakeSlack, sessions: SessionFactory, clock: FakeClock
 ) -> None:
     holder = _delivery(fake, sessions, clock, "replica-a")
     other = _delivery(fake, sessions, clock, "replica-b")
     async with sessions() as s, s.begin():
-        s.add(_case(1, clock.now))
+        s.add(pending_case(1, clock.now))
     # Nobody delivers yet: the first to ask takes the lease, and a card waits, so no nags.
     assert not await holder.nags_may_go()
     assert await holder.delivers_here()
@@ -86,7 +67,7 @@ async def test_nags_wait_for_new_cards_and_for_the_delivering_process(
     # Another replica never posts nags while the holder delivers, cards waiting or not.
     assert not await other.nags_may_go()
     async with sessions() as s, s.begin():
-        s.add(_case(2, clock.now))
+        s.add(pending_case(2, clock.now))
     assert not await holder.nags_may_go()
 
 
@@ -96,7 +77,7 @@ async def test_a_line_queued_on_another_replica_is_posted_by_the_holder(
     holder = _delivery(fake, sessions, clock, "replica-a")
     clicked = _delivery(fake, sessions, clock, "replica-b")
     async with sessions() as s, s.begin():
-        s.add(_case(1, clock.now))
+        s.add(pending_case(1, clock.now))
     await holder.run_once()
     async with sessions() as s:
         (row,) = await s.scalars(select(Case))
